@@ -1,0 +1,418 @@
+//! A fully connected layer, `torch.nn.Linear`: `Y = X W^T + b`.
+//!
+//! `W` is stored as PyTorch stores it, `[out, in]` row-major, so weights move to and
+//! from PyTorch without a transpose. The three products of a training step,
+//!
+//! ```text
+//! forward   Y  = X W^T      (rows x in) * (in x out)
+//! backward  dW = dY^T X     (out x rows) * (rows x in)
+//!           dX = dY W       (rows x out) * (out x in)
+//! db = sum over rows of dY
+//! ```
+//!
+//! go through [`gemm`] with transposes as strided views, never copies. Small layers
+//! (up to [`DIRECT_MAX_MACS`] multiply-adds per call) take direct loops over the
+//! const widths instead, which the compiler unrolls and which allocate nothing.
+//!
+//! ```
+//! use gradnet_core::{Batch, Dense, DenseGrads, Write, activation::Tanh};
+//! let layer = Dense::<f64, 2, 1>::from_parts(vec![0.5, -1.0], Some(vec![0.25]))?;
+//! let x = Batch::<f64, 2>::from_rows(&[[2.0, 1.0]])?;
+//! let (mut z, mut y) = (Batch::new(), Batch::new());
+//! layer.forward_act(&x, Tanh, &mut z, &mut y);
+//! assert_eq!(z.as_slice(), &[0.25]);            // 0.5*2 - 1*1 + 0.25
+//! assert_eq!(y.as_slice(), &[0.25f64.tanh()]);
+//! let mut g = DenseGrads::zeros(true);
+//! let mut dy = Batch::<f64, 1>::from_rows(&[[1.0]])?;
+//! layer.backward_act(Tanh, &x, &z, &y, &mut dy, &mut g, Write::Overwrite, None, Write::Overwrite);
+//! let dz = 1.0 - 0.25f64.tanh().powi(2);
+//! assert_eq!(g.weight, vec![dz * 2.0, dz * 1.0]);
+//! # Ok::<(), gradnet_core::Error>(())
+//! ```
+
+use crate::activation::{Activation, Identity};
+use crate::batch::Batch;
+use crate::error::{Error, Result};
+use crate::gemm::{gemm, MatMut, MatRef};
+use crate::init::Init;
+use crate::params::{Gradients, ParamMut, Parameters};
+use crate::real::Real;
+use crate::rng::SeededRng;
+
+/// Layers with at most this many multiply-adds per call (`rows * IN * OUT`) use
+/// direct loops instead of a GEMM call.
+pub const DIRECT_MAX_MACS: usize = 8192;
+
+/// Whether a backward pass overwrites its output buffer or adds to it.
+///
+/// Parameter gradients are usually overwritten (a fresh step); an input gradient that
+/// meets another path (a residual connection) is accumulated.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Write {
+    /// `out = value`.
+    Overwrite,
+    /// `out += value`.
+    Accumulate,
+}
+
+impl Write {
+    fn beta<T: Real>(self) -> T {
+        match self {
+            Write::Overwrite => T::zero(),
+            Write::Accumulate => T::one(),
+        }
+    }
+}
+
+/// `torch.nn.Linear(IN, OUT, bias)`: weight `[OUT, IN]`, optional bias `[OUT]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dense<T, const IN: usize, const OUT: usize> {
+    /// `OUT x IN` row-major: row `o` holds the weights into output `o`.
+    pub weight: Vec<T>,
+    /// One bias per output, if the layer has one.
+    pub bias: Option<Vec<T>>,
+}
+
+/// The gradients of a [`Dense`] layer, same shapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DenseGrads<T, const IN: usize, const OUT: usize> {
+    /// dL/dW, `OUT x IN`.
+    pub weight: Vec<T>,
+    /// dL/db, if the layer has a bias.
+    pub bias: Option<Vec<T>>,
+}
+
+impl<T: Real, const IN: usize, const OUT: usize> DenseGrads<T, IN, OUT> {
+    /// Zeroed gradients, with a bias gradient if `bias`.
+    pub fn zeros(bias: bool) -> Self {
+        DenseGrads {
+            weight: vec![T::zero(); OUT * IN],
+            bias: bias.then(|| vec![T::zero(); OUT]),
+        }
+    }
+}
+
+impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
+    /// Number of inputs.
+    pub const IN: usize = IN;
+    /// Number of outputs.
+    pub const OUT: usize = OUT;
+
+    /// A layer whose weight is drawn by `init` (fan_in = IN, fan_out = OUT) and whose
+    /// bias, if any, starts at zero.
+    pub fn new(init: &Init, bias: bool, rng: &mut SeededRng) -> Self {
+        let mut weight = vec![T::zero(); OUT * IN];
+        init.fill(&mut weight, IN, OUT, rng);
+        Dense {
+            weight,
+            bias: bias.then(|| vec![T::zero(); OUT]),
+        }
+    }
+
+    /// A layer from given values.
+    ///
+    /// # Errors
+    /// [`Error::WidthMismatch`] if the weight does not hold `OUT * IN` values or the
+    /// bias `OUT`.
+    pub fn from_parts(weight: Vec<T>, bias: Option<Vec<T>>) -> Result<Self> {
+        if weight.len() != OUT * IN {
+            return Err(Error::WidthMismatch {
+                what: "dense weight".into(),
+                expected: OUT * IN,
+                found: weight.len(),
+            });
+        }
+        if let Some(b) = &bias {
+            if b.len() != OUT {
+                return Err(Error::WidthMismatch {
+                    what: "dense bias".into(),
+                    expected: OUT,
+                    found: b.len(),
+                });
+            }
+        }
+        Ok(Dense { weight, bias })
+    }
+
+    /// Zeroed gradients of this layer's shapes.
+    pub fn zero_grads(&self) -> DenseGrads<T, IN, OUT> {
+        DenseGrads::zeros(self.bias.is_some())
+    }
+
+    fn direct(rows: usize) -> bool {
+        rows * IN * OUT <= DIRECT_MAX_MACS
+    }
+
+    /// `out = X W^T` (no bias), resizing `out` to `x.rows()`.
+    fn product(&self, x: &Batch<T, IN>, out: &mut Batch<T, OUT>) {
+        let rows = x.rows();
+        out.set_rows(rows);
+        if Self::direct(rows) {
+            for (xr, yr) in x.iter_rows().zip(out.as_mut_slice().chunks_exact_mut(OUT)) {
+                for (y, w) in yr.iter_mut().zip(self.weight.chunks_exact(IN)) {
+                    *y = dot::<T, IN>(xr, w);
+                }
+            }
+        } else {
+            gemm(
+                T::one(),
+                MatRef::row_major(x.as_slice(), rows, IN),
+                MatRef::row_major(&self.weight, OUT, IN).t(),
+                T::zero(),
+                MatMut::row_major(out.as_mut_slice(), rows, OUT),
+            );
+        }
+    }
+
+    /// `y = X W^T + b`, resizing `y` to `x.rows()`.
+    pub fn forward(&self, x: &Batch<T, IN>, y: &mut Batch<T, OUT>) {
+        self.forward_eval(x, Identity, y);
+    }
+
+    /// `X W^T + b` in a new batch (allocating; for convenience).
+    pub fn forward_alloc(&self, x: &Batch<T, IN>) -> Batch<T, OUT> {
+        let mut y = Batch::new();
+        self.forward(x, &mut y);
+        y
+    }
+
+    /// `y = act(X W^T + b)` with the bias and the activation applied in one pass over
+    /// the product; keeps nothing for a backward pass (evaluation mode).
+    pub fn forward_eval<A: Activation<T>>(&self, x: &Batch<T, IN>, act: A, y: &mut Batch<T, OUT>) {
+        self.product(x, y);
+        match &self.bias {
+            Some(b) => {
+                for row in y.as_mut_slice().chunks_exact_mut(OUT) {
+                    for (v, &b) in row.iter_mut().zip(b) {
+                        *v = act.f(*v + b);
+                    }
+                }
+            }
+            None => act.forward_inplace(y.as_mut_slice()),
+        }
+    }
+
+    /// Training-mode forward: `z = X W^T + b` (kept for the backward pass) and
+    /// `y = act(z)`, formed in one pass over the product.
+    pub fn forward_act<A: Activation<T>>(
+        &self,
+        x: &Batch<T, IN>,
+        act: A,
+        z: &mut Batch<T, OUT>,
+        y: &mut Batch<T, OUT>,
+    ) {
+        self.product(x, z);
+        y.set_rows(x.rows());
+        let zero_bias = [T::zero(); 0];
+        let bias: &[T] = self.bias.as_deref().unwrap_or(&zero_bias);
+        for (zr, yr) in z
+            .as_mut_slice()
+            .chunks_exact_mut(OUT)
+            .zip(y.as_mut_slice().chunks_exact_mut(OUT))
+        {
+            if bias.is_empty() {
+                for (y, &z) in yr.iter_mut().zip(zr.iter()) {
+                    *y = act.f(z);
+                }
+            } else {
+                for ((y, z), &b) in yr.iter_mut().zip(zr.iter_mut()).zip(bias) {
+                    *z += b;
+                    *y = act.f(*z);
+                }
+            }
+        }
+    }
+
+    /// Backward pass given `dz = dL/d(X W^T + b)`: writes dW and db into `grads`
+    /// (per `grad_write`) and, if asked, dX into `dx` (per `dx_write`; an accumulated
+    /// `dx` must already have `x.rows()` rows).
+    ///
+    /// # Panics
+    /// If `dz` and `x` differ in rows, or an accumulated `dx` has the wrong rows.
+    pub fn backward(
+        &self,
+        x: &Batch<T, IN>,
+        dz: &Batch<T, OUT>,
+        grads: &mut DenseGrads<T, IN, OUT>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, IN>>,
+        dx_write: Write,
+    ) {
+        if let Some(db) = grads.bias.as_mut() {
+            if grad_write == Write::Overwrite {
+                db.fill(T::zero());
+            }
+            for row in dz.iter_rows() {
+                for (g, &d) in db.iter_mut().zip(row) {
+                    *g += d;
+                }
+            }
+        }
+        self.backward_products(x, dz, grads, grad_write, dx, dx_write);
+    }
+
+    /// The fused backward of `y = act(X W^T + b)`: turns `dy` into `dz` in place
+    /// (`dz = dy * act'(z)`) while summing db in the same pass, then forms dW and dX as
+    /// [`Dense::backward`] does. `z` and `y` are those of [`Dense::forward_act`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_act<A: Activation<T>>(
+        &self,
+        act: A,
+        x: &Batch<T, IN>,
+        z: &Batch<T, OUT>,
+        y: &Batch<T, OUT>,
+        dy: &mut Batch<T, OUT>,
+        grads: &mut DenseGrads<T, IN, OUT>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, IN>>,
+        dx_write: Write,
+    ) {
+        assert!(
+            z.rows() == dy.rows() && y.rows() == dy.rows(),
+            "dense backward: z, y and dy must have the same rows"
+        );
+        match grads.bias.as_mut() {
+            Some(db) => {
+                if grad_write == Write::Overwrite {
+                    db.fill(T::zero());
+                }
+                for ((d, z), y) in dy
+                    .as_mut_slice()
+                    .chunks_exact_mut(OUT)
+                    .zip(z.iter_rows())
+                    .zip(y.iter_rows())
+                {
+                    for o in 0..OUT {
+                        d[o] *= act.df(z[o], y[o]);
+                        db[o] += d[o];
+                    }
+                }
+            }
+            None => act.backward_inplace(z.as_slice(), y.as_slice(), dy.as_mut_slice()),
+        }
+        self.backward_products(x, dy, grads, grad_write, dx, dx_write);
+    }
+
+    /// dW = dz^T X and dX = dz W.
+    fn backward_products(
+        &self,
+        x: &Batch<T, IN>,
+        dz: &Batch<T, OUT>,
+        grads: &mut DenseGrads<T, IN, OUT>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, IN>>,
+        dx_write: Write,
+    ) {
+        let rows = x.rows();
+        assert_eq!(dz.rows(), rows, "dense backward: dz and x differ in rows");
+        let direct = Self::direct(rows);
+        if direct {
+            if grad_write == Write::Overwrite {
+                grads.weight.fill(T::zero());
+            }
+            for (xr, dr) in x.iter_rows().zip(dz.iter_rows()) {
+                for (gw, &d) in grads.weight.chunks_exact_mut(IN).zip(dr) {
+                    axpy::<T, IN>(d, xr, gw);
+                }
+            }
+        } else {
+            gemm(
+                T::one(),
+                MatRef::row_major(dz.as_slice(), rows, OUT).t(),
+                MatRef::row_major(x.as_slice(), rows, IN),
+                grad_write.beta(),
+                MatMut::row_major(&mut grads.weight, OUT, IN),
+            );
+        }
+        if let Some(dx) = dx {
+            match dx_write {
+                Write::Overwrite => dx.set_rows(rows),
+                Write::Accumulate => assert_eq!(dx.rows(), rows, "dense backward: dx has wrong rows"),
+            }
+            if direct {
+                if dx_write == Write::Overwrite {
+                    dx.as_mut_slice().fill(T::zero());
+                }
+                for (dxr, dr) in dx.as_mut_slice().chunks_exact_mut(IN).zip(dz.iter_rows()) {
+                    for (w, &d) in self.weight.chunks_exact(IN).zip(dr) {
+                        axpy::<T, IN>(d, w, dxr);
+                    }
+                }
+            } else {
+                gemm(
+                    T::one(),
+                    MatRef::row_major(dz.as_slice(), rows, OUT),
+                    MatRef::row_major(&self.weight, OUT, IN),
+                    dx_write.beta(),
+                    MatMut::row_major(dx.as_mut_slice(), rows, IN),
+                );
+            }
+        }
+    }
+}
+
+/// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
+#[inline(always)]
+fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
+    let (a, b) = (&a[..N], &b[..N]);
+    let mut s = T::zero();
+    for i in 0..N {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// `y += alpha x` over a const width.
+#[inline(always)]
+fn axpy<T: Real, const N: usize>(alpha: T, x: &[T], y: &mut [T]) {
+    let (x, y) = (&x[..N], &mut y[..N]);
+    for i in 0..N {
+        y[i] += alpha * x[i];
+    }
+}
+
+impl<T: Real, const IN: usize, const OUT: usize> Parameters<T> for Dense<T, IN, OUT> {
+    type Grads = DenseGrads<T, IN, OUT>;
+
+    fn visit_params(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        f("weight", &self.weight);
+        if let Some(b) = &self.bias {
+            f("bias", b);
+        }
+    }
+
+    fn visit_params_mut(&mut self, grads: &Self::Grads, f: &mut impl FnMut(ParamMut<'_, T>)) {
+        f(ParamMut {
+            name: "weight",
+            value: &mut self.weight,
+            grad: &grads.weight,
+        });
+        if let (Some(b), Some(g)) = (self.bias.as_mut(), grads.bias.as_ref()) {
+            f(ParamMut {
+                name: "bias",
+                value: b,
+                grad: g,
+            });
+        }
+    }
+
+    fn zero_grads(&self) -> Self::Grads {
+        DenseGrads::zeros(self.bias.is_some())
+    }
+}
+
+impl<T: Real, const IN: usize, const OUT: usize> Gradients<T> for DenseGrads<T, IN, OUT> {
+    fn visit_grads(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        f("weight", &self.weight);
+        if let Some(b) = &self.bias {
+            f("bias", b);
+        }
+    }
+
+    fn visit_grads_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        f("weight", &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f("bias", b);
+        }
+    }
+}
