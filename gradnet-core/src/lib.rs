@@ -24,16 +24,23 @@
 
 pub mod activation;
 pub mod batch;
+pub mod batch_norm;
+pub mod clip;
 pub mod dense;
+pub mod diagnostics;
+pub mod dropout;
 pub mod error;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
+pub mod layer_norm;
 pub mod loss;
 pub mod optim;
 pub mod params;
+pub mod prelu;
 pub mod real;
 pub mod rng;
+pub mod schedule;
 
 pub use activation::Activation;
 pub use batch::Batch;

@@ -1,0 +1,1 @@
+//! Batch normalization (being written).

@@ -1,0 +1,1 @@
+//! Gradient diagnostics (being written).

@@ -1,0 +1,1 @@
+//! PReLU, the activation with a learned slope (being written).
