@@ -18,9 +18,11 @@
 //! | [`HardTanh`] | `clamp(x, min, max)` | `nn.Hardtanh(min, max)` |
 //!
 //! Derivatives at kinks are PyTorch's: `relu'(0) = 0`, `leaky_relu'(0) = slope`,
-//! `elu'(0) = alpha`, and `hard_tanh'` is 0 at both bounds. Every function is written
-//! so that neither `f` nor `df` overflows in `f32` for any finite input (`exp` only
-//! ever sees a non-positive argument), so a saturated unit gives its limit, not NaN.
+//! `elu'(0) = alpha`, and `hard_tanh'` is 0 at both bounds. No intermediate value of
+//! `f` or `df` overflows in `f32` (`exp` only ever sees a non-positive argument, the
+//! cubic of the tanh GELU is clamped where `tanh` has saturated), so a saturated unit
+//! gives its limit, never inf or NaN: only a result that is itself out of range (selu
+//! of a value near `f32::MAX`) can overflow.
 //! The learned-slope PReLU is a layer, not an [`Activation`]: see [`crate::prelu`].
 //!
 //! ```
