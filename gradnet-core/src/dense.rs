@@ -203,7 +203,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     ) {
         self.product(x, z);
         y.set_rows(x.rows());
-        let zero_bias = [T::zero(); 0];
+        let zero_bias: [T; 0] = [];
         let bias: &[T] = self.bias.as_deref().unwrap_or(&zero_bias);
         for (zr, yr) in z
             .as_mut_slice()

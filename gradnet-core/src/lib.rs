@@ -35,6 +35,7 @@ pub mod gradcheck;
 pub mod init;
 pub mod layer_norm;
 pub mod loss;
+pub mod ops;
 pub mod optim;
 pub mod params;
 pub mod prelu;

@@ -1,0 +1,862 @@
+//! Syntax tree -> checked network. Every word is looked up, every argument typed,
+//! every width inferred and compared; each mistake is reported at its token and the
+//! walk goes on, so one compile shows all of a spec's mistakes.
+
+use crate::ctxt::Ctxt;
+use crate::ir::*;
+use crate::parse::{Arg, Item, LayerItem, Spec};
+use proc_macro2::Span;
+use quote::{format_ident, quote};
+use std::collections::HashSet;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident, Lit, UnOp};
+
+const LAYER_WORDS: &str = "dense, batch_norm, layer_norm, dropout, prelu, residual, identity, \
+    sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, gelu_tanh, silu, softplus, hard_tanh";
+
+/// Checks a parsed spec. Errors go to `cx`; the result is `None` when any was found.
+pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
+    let mut input = None;
+    let mut loss = None;
+    let mut clip = None;
+    let mut layer_items = Vec::new();
+    for item in &spec.items {
+        match item {
+            Item::Input { key, width } => {
+                if input.is_some() {
+                    cx.error(key.span(), "duplicate `input`");
+                }
+                input = expect_width(cx, width);
+            }
+            Item::Loss { key, value } => {
+                if loss.is_some() {
+                    cx.error(key.span(), "duplicate `loss`");
+                }
+                loss = parse_loss(cx, value);
+            }
+            Item::Clip { key, value } => {
+                if clip.is_some() {
+                    cx.error(key.span(), "duplicate `clip`");
+                }
+                clip = parse_clip(cx, value);
+            }
+            Item::Layer(l) => layer_items.push(l),
+        }
+    }
+    let has_input = spec.items.iter().any(|i| matches!(i, Item::Input { .. }));
+    let has_loss = spec.items.iter().any(|i| matches!(i, Item::Loss { .. }));
+    if !has_input {
+        cx.error(
+            spec.name.span(),
+            "missing `input: N`: a network must say how many features it takes",
+        );
+    }
+    if !has_loss {
+        cx.error(
+            spec.name.span(),
+            "missing `loss: ...`: expected one of `mse`, `cross_entropy`, `bce_with_logits`",
+        );
+    }
+    if layer_items.is_empty() {
+        cx.error(spec.brace_span, "a network needs at least one layer");
+    }
+    let start = input.clone().unwrap_or(Width::Lit(1, Span::call_site()));
+    let mut walker = Walker {
+        cx,
+        fields: HashSet::new(),
+        asserts: Vec::new(),
+    };
+    let (mut layers, output) = walker.seq(&layer_items, start, "", "l");
+    resolve_inits(&mut layers);
+    let asserts = walker.asserts;
+    let mut asserts = asserts;
+    if let (Some(loss), Some(loss_span)) = (loss, loss_span(&spec)) {
+        check_loss_fits(cx, loss, &output, loss_span);
+        if loss == Loss::BceWithLogits && output.known().is_none() {
+            asserts.push(WidthAssert {
+                a: output.clone(),
+                b: Width::Lit(1, loss_span),
+                span: loss_span,
+                msg: format!("bce_with_logits needs an output of width 1, but the network gives {}", output.describe()),
+            });
+        }
+    }
+    let (input, loss) = (input?, loss?);
+    if !cx.is_ok() {
+        return None;
+    }
+    Some(Net {
+        attrs: spec.attrs,
+        vis: spec.vis,
+        name: spec.name,
+        input,
+        output,
+        layers,
+        loss,
+        clip,
+        asserts,
+    })
+}
+
+fn loss_span(spec: &Spec) -> Option<Span> {
+    spec.items.iter().find_map(|i| match i {
+        Item::Loss { value, .. } => Some(value.span()),
+        _ => None,
+    })
+}
+
+struct Walker<'a> {
+    cx: &'a mut Ctxt,
+    fields: HashSet<String>,
+    /// Width equalities only rustc can decide (a named const is involved).
+    asserts: Vec<WidthAssert>,
+}
+
+impl Walker<'_> {
+    /// Checks a sequence of layers given the width coming in; returns the layers and
+    /// the width going out. `prefix` is the `state_dict` prefix ("" or "3."), `auto`
+    /// the field-name stem for unnamed layers ("l" or "l3").
+    fn seq(
+        &mut self,
+        items: &[&LayerItem],
+        mut width: Width,
+        prefix: &str,
+        auto: &str,
+    ) -> (Vec<Layer>, Width) {
+        let mut out = Vec::new();
+        for (i, item) in items.iter().enumerate() {
+            let (path, field) = match &item.name {
+                Some(name) => {
+                    if !self.fields.insert(name.to_string()) {
+                        self.cx.error(name.span(), format!("duplicate layer name `{name}`"));
+                    }
+                    (format!("{prefix}{name}"), name.clone())
+                }
+                None => {
+                    let field = format_ident!("{}_{}", auto, i, span = item.word.span());
+                    let field = if auto == "l" {
+                        format_ident!("l{}", i, span = item.word.span())
+                    } else {
+                        field
+                    };
+                    (format!("{prefix}{i}"), field)
+                }
+            };
+            if let Some(layer) = self.layer(item, &width, path, field) {
+                width = layer.out_w.clone();
+                out.push(layer);
+            }
+        }
+        (out, width)
+    }
+
+    fn layer(&mut self, item: &LayerItem, width: &Width, path: String, field: Ident) -> Option<Layer> {
+        let word = item.word.to_string();
+        let span = item.word.span();
+        if item.block.is_some() && word != "residual" {
+            self.cx.error(span, format!("`{word}` takes no block; only `residual {{ ... }}` does"));
+        }
+        let act = |kind| Some(Kind::Act(Act { kind, args: Vec::new(), span }));
+        let mut out_w = width.clone();
+        let kind = match word.as_str() {
+            "dense" => self.dense(item, width, &mut out_w),
+            "identity" | "none" => self.no_args(item).and(act(ActKind::Identity)),
+            "sigmoid" => self.no_args(item).and(act(ActKind::Sigmoid)),
+            "tanh" => self.no_args(item).and(act(ActKind::Tanh)),
+            "relu" => self.no_args(item).and(act(ActKind::Relu)),
+            "selu" => self.no_args(item).and(act(ActKind::Selu)),
+            "gelu" => self.no_args(item).and(act(ActKind::Gelu)),
+            "gelu_tanh" => self.no_args(item).and(act(ActKind::GeluTanh)),
+            "silu" | "swish" => self.no_args(item).and(act(ActKind::Silu)),
+            "leaky_relu" => self.act_with(item, ActKind::LeakyRelu, &[("negative_slope", 0.01)]),
+            "elu" => self.act_with(item, ActKind::Elu, &[("alpha", 1.0)]),
+            "softplus" => {
+                self.act_with(item, ActKind::Softplus, &[("beta", 1.0), ("threshold", 20.0)])
+            }
+            "hard_tanh" => {
+                self.act_with(item, ActKind::HardTanh, &[("min_val", -1.0), ("max_val", 1.0)])
+            }
+            "prelu" => self.prelu(item, width),
+            "batch_norm" => self.batch_norm(item),
+            "layer_norm" => self.layer_norm(item),
+            "dropout" => self.dropout(item),
+            "residual" => self.residual(item, width, &path, &field),
+            _ => {
+                self.cx.error(
+                    span,
+                    format!("unknown layer or activation `{word}`; expected one of: {LAYER_WORDS}"),
+                );
+                None
+            }
+        }?;
+        Some(Layer {
+            path,
+            field,
+            span,
+            in_w: width.clone(),
+            out_w,
+            kind,
+        })
+    }
+
+    /// Binds a layer's arguments to its parameters: positional ones in order, named
+    /// ones by name. Reports unknown names, duplicates and too many arguments.
+    fn bind<'e>(&mut self, item: &'e LayerItem, params: &[&str]) -> Option<Vec<Option<&'e Expr>>> {
+        let mut slots: Vec<Option<&Expr>> = vec![None; params.len()];
+        let word = &item.word;
+        let mut ok = true;
+        let args = match &item.args {
+            None => return Some(slots),
+            Some(a) => a,
+        };
+        let mut next = 0;
+        for arg in args {
+            match arg {
+                Arg::Positional(e) => {
+                    if next >= params.len() {
+                        self.cx.error(
+                            e.span(),
+                            format!(
+                                "`{word}` takes {} argument{}, but more were given",
+                                if params.is_empty() { "no".to_string() } else { format!("at most {}", params.len()) },
+                                if params.len() == 1 { "" } else { "s" }
+                            ),
+                        );
+                        ok = false;
+                    } else {
+                        slots[next] = Some(e);
+                        next += 1;
+                    }
+                }
+                Arg::Named { name, value } => {
+                    match params.iter().position(|p| name == p) {
+                        Some(i) if slots[i].is_some() => {
+                            self.cx.error(name.span(), format!("`{name}` is given twice"));
+                            ok = false;
+                        }
+                        Some(i) => slots[i] = Some(value),
+                        None => {
+                            let expected = if params.is_empty() {
+                                "it takes no options".to_string()
+                            } else {
+                                format!("expected one of: {}", params.join(", "))
+                            };
+                            self.cx.error(
+                                name.span(),
+                                format!("unknown option `{name}` for `{word}`; {expected}"),
+                            );
+                            ok = false;
+                        }
+                    }
+                }
+                Arg::Arrow { .. } => {
+                    self.cx.error(
+                        arg.span(),
+                        format!("`a -> b` widths are only for `dense`, not `{word}`"),
+                    );
+                    ok = false;
+                }
+            }
+        }
+        ok.then_some(slots)
+    }
+
+    fn no_args(&mut self, item: &LayerItem) -> Option<()> {
+        self.bind(item, &[]).map(|_| ())
+    }
+
+    fn act_with(&mut self, item: &LayerItem, kind: ActKind, params: &[(&str, f64)]) -> Option<Kind> {
+        let names: Vec<&str> = params.iter().map(|p| p.0).collect();
+        let slots = self.bind(item, &names)?;
+        let mut args = Vec::new();
+        for (slot, (_, default)) in slots.iter().zip(params) {
+            args.push(match slot {
+                Some(e) => expect_num(self.cx, e)?,
+                None => Num::lit(*default),
+            });
+        }
+        if kind == ActKind::HardTanh {
+            if let (Some(lo), Some(hi)) = (args[0].value, args[1].value) {
+                if lo >= hi {
+                    self.cx.error(item.word.span(), format!("hard_tanh needs min_val < max_val, found {lo} and {hi}"));
+                }
+            }
+        }
+        Some(Kind::Act(Act { kind, args, span: item.word.span() }))
+    }
+
+    fn dense(&mut self, item: &LayerItem, width: &Width, out_w: &mut Width) -> Option<Kind> {
+        let span = item.word.span();
+        // Pull out an `a -> b` argument before binding the rest.
+        let mut arrow = None;
+        if let Some(args) = &item.args {
+            for arg in args {
+                if let Arg::Arrow { from, to } = arg {
+                    if arrow.is_some() {
+                        self.cx.error(arg.span(), "dense takes one `in -> out` pair");
+                    }
+                    arrow = Some((from, to));
+                }
+            }
+        }
+        let without_arrow = LayerItem {
+            name: None,
+            word: item.word.clone(),
+            args: item.args.as_ref().map(|a| {
+                a.iter()
+                    .filter(|a| !matches!(a, Arg::Arrow { .. }))
+                    .map(|a| match a {
+                        Arg::Positional(e) => Arg::Positional(e.clone()),
+                        Arg::Named { name, value } => Arg::Named { name: name.clone(), value: value.clone() },
+                        Arg::Arrow { .. } => unreachable_arrow(),
+                    })
+                    .collect()
+            }),
+            args_span: item.args_span,
+            block: None,
+        };
+        let params: &[&str] = if arrow.is_some() { &["init", "bias"] } else { &["out", "init", "bias"] };
+        let slots = self.bind(&without_arrow, params)?;
+        let (out, init, bias) = if arrow.is_some() {
+            (None, slots[0], slots[1])
+        } else {
+            (slots[0], slots[1], slots[2])
+        };
+        let out = match (arrow, out) {
+            (Some((from, to)), _) => {
+                let from_w = expect_width(self.cx, from);
+                if let Some(from_w) = from_w {
+                    self.same_width(&from_w, width, from.span(), "dense");
+                }
+                expect_width(self.cx, to)
+            }
+            (None, Some(e)) => expect_width(self.cx, e),
+            (None, None) => {
+                self.cx.error(
+                    item.args_span.unwrap_or(span),
+                    "dense needs its output width: `dense(64)` or `dense(32 -> 64)`",
+                );
+                None
+            }
+        };
+        let bias = match bias {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        let init = match init {
+            Some(e) => Some(parse_init(self.cx, e)?),
+            None => None,
+        };
+        let _ = span;
+        *out_w = out?;
+        Some(Kind::Dense {
+            bias,
+            init: init.unwrap_or(InitSpec::Auto),
+        })
+    }
+
+    /// Reports a mismatch between a width the spec states and the width coming in:
+    /// at once when both are literals, through a const assertion otherwise.
+    fn same_width(&mut self, stated: &Width, incoming: &Width, span: Span, what: &str) {
+        let msg = format!(
+            "{what} expects {} inputs, but the layer before gives {}",
+            stated.describe(),
+            incoming.describe()
+        );
+        match (stated.known(), incoming.known()) {
+            (Some(a), Some(b)) if a != b => self.cx.error(span, msg),
+            (Some(_), Some(_)) => {}
+            _ => self.asserts.push(WidthAssert {
+                a: stated.clone(),
+                b: incoming.clone(),
+                span,
+                msg,
+            }),
+        }
+    }
+
+    fn prelu(&mut self, item: &LayerItem, width: &Width) -> Option<Kind> {
+        let slots = self.bind(item, &["num_parameters", "init"])?;
+        let per_feature = match slots[0] {
+            None => false,
+            Some(e) => match expect_width(self.cx, e)? {
+                Width::Lit(1, _) => false,
+                Width::Lit(n, span) => {
+                    if let Some(w) = width.known() {
+                        if n != w {
+                            self.cx.error(
+                                span,
+                                format!("prelu takes 1 or {w} parameters (the width coming in), found {n}"),
+                            );
+                            return None;
+                        }
+                    }
+                    true
+                }
+                Width::Const(p) => {
+                    let msg = format!(
+                        "prelu takes 1 or {} parameters (the width coming in), found {}",
+                        width.describe(),
+                        quote!(#p).to_string().replace(' ', "")
+                    );
+                    self.asserts.push(WidthAssert {
+                        a: Width::Const(p.clone()),
+                        b: width.clone(),
+                        span: e.span(),
+                        msg,
+                    });
+                    true
+                }
+            },
+        };
+        let init = match slots[1] {
+            Some(e) => expect_num(self.cx, e)?,
+            None => Num::lit(0.25),
+        };
+        Some(Kind::PRelu { per_feature, init })
+    }
+
+    fn batch_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["momentum", "eps", "affine"])?;
+        let momentum = opt_num(self.cx, slots[0], 0.1)?;
+        let eps = opt_num(self.cx, slots[1], 1e-5)?;
+        let affine = match slots[2] {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        if let Some(m) = momentum.value {
+            if !(0.0..=1.0).contains(&m) {
+                self.cx.error(slots[0].map_or(item.word.span(), |e| e.span()), format!("momentum must be in [0, 1], found {m}"));
+            }
+        }
+        self.positive_eps(&eps, slots[1], item)?;
+        Some(Kind::BatchNorm { momentum, eps, affine })
+    }
+
+    fn layer_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["eps", "elementwise_affine"])?;
+        let eps = opt_num(self.cx, slots[0], 1e-5)?;
+        let affine = match slots[1] {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        self.positive_eps(&eps, slots[0], item)?;
+        Some(Kind::LayerNorm { eps, affine })
+    }
+
+    fn positive_eps(&mut self, eps: &Num, at: Option<&Expr>, item: &LayerItem) -> Option<()> {
+        match eps.value {
+            Some(e) if e <= 0.0 => {
+                self.cx.error(at.map_or(item.word.span(), |e| e.span()), format!("eps must be positive, found {e}"));
+                None
+            }
+            _ => Some(()),
+        }
+    }
+
+    fn dropout(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["p"])?;
+        let p = opt_num(self.cx, slots[0], 0.5)?;
+        if let Some(v) = p.value {
+            if !(0.0..1.0).contains(&v) {
+                self.cx.error(slots[0].map_or(item.word.span(), |e| e.span()), format!("dropout probability must be in [0, 1), found {v}"));
+                return None;
+            }
+        }
+        Some(Kind::Dropout { p })
+    }
+
+    fn residual(&mut self, item: &LayerItem, width: &Width, path: &str, field: &Ident) -> Option<Kind> {
+        self.no_args(item)?;
+        let Some(block) = &item.block else {
+            self.cx.error(item.word.span(), "residual needs a block: `residual { dense(64), relu }`");
+            return None;
+        };
+        let inner: Vec<&LayerItem> = block
+            .iter()
+            .filter_map(|i| match i {
+                Item::Layer(l) => Some(l),
+                Item::Input { key, .. } | Item::Loss { key, .. } | Item::Clip { key, .. } => {
+                    self.cx.error(key.span(), format!("`{key}` belongs at the top of the network, not in a block"));
+                    None
+                }
+            })
+            .collect();
+        if inner.is_empty() {
+            self.cx.error(item.word.span(), "a residual block needs at least one layer");
+            return None;
+        }
+        let (body, out) = self.seq(&inner, width.clone(), &format!("{path}."), &field.to_string());
+        let msg = format!(
+            "a residual block must return the width it was given: it takes {}, but its layers give {}",
+            width.describe(),
+            out.describe()
+        );
+        match (width.known(), out.known()) {
+            (Some(a), Some(b)) if a != b => {
+                self.cx.error(item.word.span(), msg);
+                return None;
+            }
+            (Some(_), Some(_)) => {}
+            _ => self.asserts.push(WidthAssert {
+                a: width.clone(),
+                b: out,
+                span: item.word.span(),
+                msg,
+            }),
+        }
+        Some(Kind::Residual { body })
+    }
+}
+
+fn unreachable_arrow() -> Arg {
+    // Filtered out just before; kept total so the macro never panics.
+    Arg::Positional(syn::parse_quote!(0))
+}
+
+/// A width: a positive integer literal or a path to a const.
+fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
+    match e {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(i) => match i.base10_parse::<usize>() {
+                Ok(0) => {
+                    cx.error(i.span(), "a width must be at least 1, found 0");
+                    None
+                }
+                Ok(n) => Some(Width::Lit(n, i.span())),
+                Err(err) => {
+                    cx.push(err);
+                    None
+                }
+            },
+            other => {
+                cx.error(other.span(), format!("expected a width (an integer or a named const), found `{}`", quote!(#other)));
+                None
+            }
+        },
+        Expr::Path(p) if p.qself.is_none() => Some(Width::Const(p.path.clone())),
+        Expr::Paren(p) => expect_width(cx, &p.expr),
+        Expr::Group(g) => expect_width(cx, &g.expr),
+        other => {
+            cx.error(other.span(), format!("expected a width (an integer or a named const), found `{}`", quote!(#other)));
+            None
+        }
+    }
+}
+
+/// A number: a literal (maybe negative) or a path to a const, as an `f64` expression.
+fn expect_num(cx: &mut Ctxt, e: &Expr) -> Option<Num> {
+    match e {
+        Expr::Lit(l) => {
+            let v = match &l.lit {
+                Lit::Float(f) => f.base10_parse::<f64>().ok(),
+                Lit::Int(i) => i.base10_parse::<f64>().ok(),
+                _ => None,
+            };
+            match v {
+                Some(v) => Some(Num::lit(v)),
+                None => {
+                    let lit = &l.lit;
+                    cx.error(l.span(), format!("expected a number, found `{}`", quote!(#lit)));
+                    None
+                }
+            }
+        }
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
+            let inner = expect_num(cx, &u.expr)?;
+            Some(Num {
+                value: inner.value.map(|v| -v),
+                tokens: {
+                    let t = inner.tokens;
+                    quote!(-(#t))
+                },
+            })
+        }
+        Expr::Path(p) if p.qself.is_none() => {
+            let path = &p.path;
+            Some(Num {
+                tokens: quote!((#path as f64)),
+                value: None,
+            })
+        }
+        Expr::Paren(p) => expect_num(cx, &p.expr),
+        Expr::Group(g) => expect_num(cx, &g.expr),
+        other => {
+            cx.error(other.span(), format!("expected a number, found `{}`", quote!(#other)));
+            None
+        }
+    }
+}
+
+fn opt_num(cx: &mut Ctxt, e: Option<&Expr>, default: f64) -> Option<Num> {
+    match e {
+        Some(e) => expect_num(cx, e),
+        None => Some(Num::lit(default)),
+    }
+}
+
+fn expect_bool(cx: &mut Ctxt, e: &Expr) -> Option<bool> {
+    match e {
+        Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+        other => {
+            cx.error(other.span(), format!("expected `true` or `false`, found `{}`", quote!(#other)));
+            None
+        }
+    }
+}
+
+/// `name` or `name(args)` as a word and its arguments.
+fn call_parts(e: &Expr) -> Option<(&Ident, Vec<&Expr>)> {
+    match e {
+        Expr::Path(p) => p.path.get_ident().map(|i| (i, Vec::new())),
+        Expr::Call(c) => match &*c.func {
+            Expr::Path(p) => p.path.get_ident().map(|i| (i, c.args.iter().collect())),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+fn arity(cx: &mut Ctxt, word: &Ident, args: &[&Expr], min: usize, max: usize) -> Option<()> {
+    if args.len() < min || args.len() > max {
+        let expected = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        cx.error(
+            word.span(),
+            format!("`{word}` takes {expected} argument{}, found {}", if max == 1 { "" } else { "s" }, args.len()),
+        );
+        return None;
+    }
+    Some(())
+}
+
+const INIT_WORDS: &str = "he_normal, he_uniform, kaiming_normal, kaiming_uniform, glorot_normal, \
+    glorot_uniform, xavier_normal, xavier_uniform, lecun_normal, orthogonal, normal, uniform, zeros, \
+    ones, constant";
+
+fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
+    let Some((word, args)) = call_parts(e) else {
+        cx.error(e.span(), format!("expected an initializer, one of: {INIT_WORDS}"));
+        return None;
+    };
+    let name = word.to_string();
+    let nums = |cx: &mut Ctxt, args: &[&Expr]| -> Option<Vec<Num>> {
+        args.iter().map(|a| expect_num(cx, a)).collect::<Vec<_>>().into_iter().collect()
+    };
+    Some(match name.as_str() {
+        "he_normal" | "he_uniform" | "kaiming_normal" | "kaiming_uniform" => {
+            arity(cx, word, &args, 0, 1)?;
+            let fan_out = match args.first() {
+                None => false,
+                Some(a) => match call_parts(a).map(|(w, _)| w.to_string()).as_deref() {
+                    Some("fan_in") => false,
+                    Some("fan_out") => true,
+                    _ => {
+                        cx.error(a.span(), "expected `fan_in` or `fan_out`");
+                        return None;
+                    }
+                },
+            };
+            InitSpec::He {
+                uniform: name.ends_with("uniform"),
+                fan_out,
+                nonlinearity: Nonlinearity::Auto,
+            }
+        }
+        "glorot_normal" | "glorot_uniform" | "xavier_normal" | "xavier_uniform" => {
+            arity(cx, word, &args, 0, 1)?;
+            let gain = nums(cx, &args)?.pop().unwrap_or(Num::lit(1.0));
+            InitSpec::Glorot {
+                uniform: name.ends_with("uniform"),
+                gain,
+            }
+        }
+        "lecun_normal" => {
+            arity(cx, word, &args, 0, 0)?;
+            InitSpec::LecunNormal
+        }
+        "orthogonal" => {
+            arity(cx, word, &args, 0, 1)?;
+            InitSpec::Orthogonal {
+                gain: nums(cx, &args)?.pop().unwrap_or(Num::lit(1.0)),
+            }
+        }
+        "normal" => {
+            arity(cx, word, &args, 1, 2)?;
+            let mut n = nums(cx, &args)?;
+            let std = n.pop()?;
+            if let Some(s) = std.value {
+                if s < 0.0 {
+                    cx.error(args[args.len() - 1].span(), format!("a standard deviation must not be negative, found {s}"));
+                }
+            }
+            InitSpec::Normal {
+                mean: n.pop().unwrap_or(Num::lit(0.0)),
+                std,
+            }
+        }
+        "uniform" => {
+            arity(cx, word, &args, 2, 2)?;
+            let mut n = nums(cx, &args)?;
+            let b = n.pop()?;
+            let a = n.pop()?;
+            if let (Some(x), Some(y)) = (a.value, b.value) {
+                if x > y {
+                    cx.error(e.span(), format!("uniform(a, b) needs a <= b, found {x} and {y}"));
+                }
+            }
+            InitSpec::Uniform { a, b }
+        }
+        "zeros" => {
+            arity(cx, word, &args, 0, 0)?;
+            InitSpec::Constant(Num::lit(0.0))
+        }
+        "ones" => {
+            arity(cx, word, &args, 0, 0)?;
+            InitSpec::Constant(Num::lit(1.0))
+        }
+        "constant" => {
+            arity(cx, word, &args, 1, 1)?;
+            InitSpec::Constant(nums(cx, &args)?.pop()?)
+        }
+        _ => {
+            cx.error(word.span(), format!("unknown initializer `{name}`; expected one of: {INIT_WORDS}"));
+            return None;
+        }
+    })
+}
+
+fn parse_loss(cx: &mut Ctxt, e: &Expr) -> Option<Loss> {
+    let word = match e {
+        Expr::Path(p) => p.path.get_ident(),
+        _ => None,
+    };
+    match word.map(|w| w.to_string()).as_deref() {
+        Some("mse") => Some(Loss::Mse),
+        Some("cross_entropy" | "softmax_cross_entropy") => Some(Loss::CrossEntropy),
+        Some("bce_with_logits" | "binary_cross_entropy_with_logits") => Some(Loss::BceWithLogits),
+        _ => {
+            cx.error(
+                e.span(),
+                format!("unknown loss `{}`; expected one of: mse, cross_entropy, bce_with_logits", quote!(#e)),
+            );
+            None
+        }
+    }
+}
+
+fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
+    let Some((word, args)) = call_parts(e) else {
+        cx.error(e.span(), "expected `norm(max_norm)` or `value(clip_value)`");
+        return None;
+    };
+    let make: fn(Num) -> Clip = match word.to_string().as_str() {
+        "norm" => Clip::Norm,
+        "value" => Clip::Value,
+        other => {
+            cx.error(word.span(), format!("unknown clipping `{other}`; expected `norm(max_norm)` or `value(clip_value)`"));
+            return None;
+        }
+    };
+    arity(cx, word, &args, 1, 1)?;
+    let n = expect_num(cx, args[0])?;
+    if let Some(v) = n.value {
+        if v.is_nan() || v <= 0.0 {
+            cx.error(args[0].span(), format!("a clipping threshold must be positive, found {v}"));
+            return None;
+        }
+    }
+    Some(make(n))
+}
+
+fn check_loss_fits(cx: &mut Ctxt, loss: Loss, output: &Width, span: Span) {
+    match (loss, output.known()) {
+        (Loss::BceWithLogits, Some(w)) if w != 1 => cx.error(
+            span,
+            format!("bce_with_logits needs an output of width 1, but the network gives {w}"),
+        ),
+        (Loss::CrossEntropy, Some(1)) => cx.error(
+            span,
+            "cross_entropy needs at least 2 classes, but the network gives 1; use bce_with_logits",
+        ),
+        _ => {}
+    }
+}
+
+/// The activation kinds of the spec in order, blocks flattened, for the init rule.
+fn flatten<'a>(layers: &'a [Layer], out: &mut Vec<&'a Kind>) {
+    for l in layers {
+        match &l.kind {
+            Kind::Residual { body } => flatten(body, out),
+            k => out.push(k),
+        }
+    }
+}
+
+/// The documented default: a dense layer without `init` takes it from the next
+/// activation, skipping layers that are not activations: He (fan_in) for relu,
+/// leaky_relu and prelu (their slope in the gain), elu, gelu and silu; LeCun for
+/// selu; Glorot for tanh, sigmoid, softplus, hard_tanh and none.
+fn resolve_inits(layers: &mut [Layer]) {
+    let mut order = Vec::new();
+    flatten(layers, &mut order);
+    // What each dense layer (by position in `order`) resolves to.
+    let mut resolved: Vec<Option<InitSpec>> = Vec::new();
+    for (i, k) in order.iter().enumerate() {
+        let Kind::Dense { init, .. } = k else {
+            resolved.push(None);
+            continue;
+        };
+        let next = order[i + 1..].iter().find_map(|k| match k {
+            Kind::Act(a) => Some(Next::Act(a.clone())),
+            Kind::PRelu { init, .. } => Some(Next::PRelu(init.clone())),
+            _ => None,
+        });
+        let gain = match &next {
+            Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => Nonlinearity::LeakyRelu(a.args[0].clone()),
+            Some(Next::PRelu(slope)) => Nonlinearity::LeakyRelu(slope.clone()),
+            _ => Nonlinearity::Relu,
+        };
+        resolved.push(Some(match init {
+            InitSpec::Auto => match &next {
+                Some(Next::PRelu(_)) => InitSpec::He { uniform: false, fan_out: false, nonlinearity: gain },
+                Some(Next::Act(a)) => match a.kind {
+                    ActKind::Relu | ActKind::LeakyRelu | ActKind::Elu | ActKind::Gelu | ActKind::GeluTanh | ActKind::Silu => {
+                        InitSpec::He { uniform: false, fan_out: false, nonlinearity: gain }
+                    }
+                    ActKind::Selu => InitSpec::LecunNormal,
+                    _ => InitSpec::Glorot { uniform: true, gain: Num::lit(1.0) },
+                },
+                None => InitSpec::Glorot { uniform: true, gain: Num::lit(1.0) },
+            },
+            InitSpec::He { uniform, fan_out, nonlinearity: Nonlinearity::Auto } => InitSpec::He {
+                uniform: *uniform,
+                fan_out: *fan_out,
+                nonlinearity: gain,
+            },
+            other => other.clone(),
+        }));
+    }
+    let mut it = resolved.into_iter();
+    apply(layers, &mut it);
+
+    fn apply(layers: &mut [Layer], it: &mut impl Iterator<Item = Option<InitSpec>>) {
+        for l in layers {
+            match &mut l.kind {
+                Kind::Residual { body } => apply(body, it),
+                Kind::Dense { init, .. } => {
+                    if let Some(Some(r)) = it.next() {
+                        *init = r;
+                    }
+                }
+                _ => {
+                    it.next();
+                }
+            }
+        }
+    }
+}
+
+enum Next {
+    Act(Act),
+    PRelu(Num),
+}

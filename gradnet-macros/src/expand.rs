@@ -1,0 +1,709 @@
+//! Checked network -> Rust: the parameter struct, its gradients, its workspace, and
+//! the forward, training and visitor code, all straight-line.
+
+use crate::graph::{Graph, Step};
+use crate::ir::*;
+use proc_macro2::{Span, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+
+/// Where the runtime lives, reached by an absolute path.
+fn rt() -> TokenStream {
+    quote!(::gradnet::__private)
+}
+
+/// Every layer that is a struct field, blocks flattened, in spec order.
+fn field_layers(layers: &[Layer]) -> Vec<&Layer> {
+    let mut out = Vec::new();
+    for l in layers {
+        match &l.kind {
+            Kind::Residual { body } => out.extend(field_layers(body)),
+            k if k.has_field() => out.push(l),
+            _ => {}
+        }
+    }
+    out
+}
+
+fn batch(w: &Width) -> TokenStream {
+    let p = rt();
+    let w = w.tokens();
+    quote!(#p::Batch<T, #w>)
+}
+
+/// The activation as a value of its core type.
+fn act_value(a: &Act) -> TokenStream {
+    let p = rt();
+    let args: Vec<TokenStream> = a.args.iter().map(|n| n.tokens.clone()).collect();
+    let span = a.span;
+    match a.kind {
+        ActKind::Identity => quote_spanned!(span=> #p::activation::Identity),
+        ActKind::Sigmoid => quote_spanned!(span=> #p::activation::Sigmoid),
+        ActKind::Tanh => quote_spanned!(span=> #p::activation::Tanh),
+        ActKind::Relu => quote_spanned!(span=> #p::activation::Relu),
+        ActKind::Selu => quote_spanned!(span=> #p::activation::Selu),
+        ActKind::Gelu => quote_spanned!(span=> #p::activation::Gelu),
+        ActKind::GeluTanh => quote_spanned!(span=> #p::activation::GeluTanh),
+        ActKind::Silu => quote_spanned!(span=> #p::activation::Silu),
+        ActKind::LeakyRelu => quote_spanned!(span=> #p::activation::LeakyRelu::<T>::new(#(#args),*)),
+        ActKind::Elu => quote_spanned!(span=> #p::activation::Elu::<T>::new(#(#args),*)),
+        ActKind::Softplus => quote_spanned!(span=> #p::activation::Softplus::<T>::new(#(#args),*)),
+        ActKind::HardTanh => quote_spanned!(span=> #p::activation::HardTanh::<T>::new(#(#args),*)),
+    }
+}
+
+fn init_value(init: &InitSpec) -> TokenStream {
+    let p = rt();
+    let i = quote!(#p::init::Init);
+    let nl = |n: &Nonlinearity| match n {
+        Nonlinearity::LeakyRelu(s) => {
+            let s = &s.tokens;
+            quote!(#p::init::Nonlinearity::LeakyRelu(#s))
+        }
+        Nonlinearity::Relu | Nonlinearity::Auto => quote!(#p::init::Nonlinearity::Relu),
+    };
+    match init {
+        InitSpec::Auto => quote!(#i::glorot_uniform()),
+        InitSpec::He { uniform, fan_out, nonlinearity } => {
+            let mode = if *fan_out { quote!(#p::init::FanMode::FanOut) } else { quote!(#p::init::FanMode::FanIn) };
+            let nl = nl(nonlinearity);
+            if *uniform {
+                quote!(#i::he_uniform_with(#mode, #nl))
+            } else {
+                quote!(#i::he_normal_with(#mode, #nl))
+            }
+        }
+        InitSpec::Glorot { uniform, gain } => {
+            let g = &gain.tokens;
+            if *uniform {
+                quote!(#i::glorot_uniform_with_gain(#g))
+            } else {
+                quote!(#i::glorot_normal_with_gain(#g))
+            }
+        }
+        InitSpec::LecunNormal => quote!(#i::lecun_normal()),
+        InitSpec::Orthogonal { gain } => {
+            let g = &gain.tokens;
+            quote!(#i::orthogonal_with_gain(#g))
+        }
+        InitSpec::Normal { mean, std } => {
+            let (m, s) = (&mean.tokens, &std.tokens);
+            quote!(#i::normal_with_mean(#m, #s))
+        }
+        InitSpec::Uniform { a, b } => {
+            let (a, b) = (&a.tokens, &b.tokens);
+            quote!(#i::uniform(#a, #b))
+        }
+        InitSpec::Constant(c) => {
+            let c = &c.tokens;
+            quote!(#i::constant(#c))
+        }
+    }
+}
+
+/// The field's type, its gradients' type (if it has parameters), and its constructor.
+struct FieldInfo {
+    ty: TokenStream,
+    grads_ty: Option<TokenStream>,
+    init: TokenStream,
+}
+
+fn field_info(l: &Layer) -> FieldInfo {
+    let p = rt();
+    let (i, o) = (l.in_w.tokens(), l.out_w.tokens());
+    let span = l.span;
+    match &l.kind {
+        Kind::Dense { bias, init } => {
+            let init = init_value(init);
+            FieldInfo {
+                ty: quote!(#p::Dense<T, #i, #o>),
+                grads_ty: Some(quote!(#p::DenseGrads<T, #i, #o>)),
+                init: quote_spanned!(span=> #p::Dense::new(&#init, #bias, rng)),
+            }
+        }
+        Kind::PRelu { per_feature, init } => {
+            let v = &init.tokens;
+            let ctor = if *per_feature { quote!(per_feature) } else { quote!(shared) };
+            FieldInfo {
+                ty: quote!(#p::prelu::PRelu<T, #i>),
+                grads_ty: Some(quote!(#p::prelu::PReluGrads<T, #i>)),
+                init: quote_spanned!(span=> #p::prelu::PRelu::#ctor(#v)),
+            }
+        }
+        Kind::BatchNorm { momentum, eps, affine } => {
+            let (m, e) = (&momentum.tokens, &eps.tokens);
+            FieldInfo {
+                ty: quote!(#p::batch_norm::BatchNorm<T, #i>),
+                grads_ty: Some(quote!(#p::batch_norm::BatchNormGrads<T, #i>)),
+                init: quote_spanned!(span=> #p::batch_norm::BatchNorm::with_options(#m, #e, #affine)),
+            }
+        }
+        Kind::LayerNorm { eps, affine } => {
+            let e = &eps.tokens;
+            FieldInfo {
+                ty: quote!(#p::layer_norm::LayerNorm<T, #i>),
+                grads_ty: Some(quote!(#p::layer_norm::LayerNormGrads<T, #i>)),
+                init: quote_spanned!(span=> #p::layer_norm::LayerNorm::with_options(#e, #affine)),
+            }
+        }
+        Kind::Dropout { p: prob } => {
+            let v = &prob.tokens;
+            FieldInfo {
+                ty: quote!(#p::dropout::Dropout),
+                grads_ty: None,
+                init: quote_spanned!(span=> #p::dropout::Dropout::new_unchecked(#v)),
+            }
+        }
+        Kind::Act(_) | Kind::Residual { .. } => FieldInfo {
+            ty: quote!(()),
+            grads_ty: None,
+            init: quote!(()),
+        },
+    }
+}
+
+/// Names of a layer's parameters and buffers, as `state_dict` keys.
+fn param_names(l: &Layer) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+    let k = |s: &'static str| (s, format!("{}.{}", l.path, s));
+    match &l.kind {
+        Kind::Dense { .. } | Kind::LayerNorm { .. } => (vec![k("weight"), k("bias")], vec![]),
+        Kind::PRelu { .. } => (vec![k("weight")], vec![]),
+        Kind::BatchNorm { .. } => (
+            vec![k("weight"), k("bias")],
+            vec![k("running_mean"), k("running_var"), k("num_batches_tracked")],
+        ),
+        _ => (vec![], vec![]),
+    }
+}
+
+pub fn expand(net: &Net) -> TokenStream {
+    let p = rt();
+    let Net { attrs, vis, name, input, output, layers, loss, clip, asserts } = net;
+    let graph = Graph::lower(input, layers);
+    let grads_name = format_ident!("{}Grads", name);
+    let ws_name = format_ident!("{}Workspace", name);
+    let fields = field_layers(layers);
+    let infos: Vec<FieldInfo> = fields.iter().map(|l| field_info(l)).collect();
+    let field_names: Vec<&syn::Ident> = fields.iter().map(|l| &l.field).collect();
+    let field_tys: Vec<&TokenStream> = infos.iter().map(|i| &i.ty).collect();
+    let field_inits: Vec<&TokenStream> = infos.iter().map(|i| &i.init).collect();
+    let field_docs: Vec<String> = fields.iter().map(|l| format!("Layer `{}`.", l.path)).collect();
+    let (grad_fields, grad_tys): (Vec<&syn::Ident>, Vec<&TokenStream>) = fields
+        .iter()
+        .zip(&infos)
+        .filter_map(|(l, i)| i.grads_ty.as_ref().map(|t| (&l.field, t)))
+        .unzip();
+    let (in_w, out_w) = (input.tokens(), output.tokens());
+
+    let asserts = asserts.iter().map(|a| {
+        let (x, y, msg) = (a.a.tokens(), a.b.tokens(), &a.msg);
+        quote_spanned!(a.span=> const _: () = ::core::assert!(#x == #y, #msg);)
+    });
+
+    let (target_ty, loss_value) = match loss {
+        Loss::Mse => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::Mse)),
+        Loss::CrossEntropy => (quote!(&[usize]), quote!(#p::loss::SoftmaxCrossEntropy)),
+        Loss::BceWithLogits => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::BceWithLogits)),
+    };
+
+    let ws = workspace(&graph, &ws_name);
+    let eval = eval_forward(&graph);
+    let train = train_pass(&graph, &loss_value);
+    let visitors = visitors(&fields, &name, &grads_name);
+    let clip_step = match clip {
+        None => quote!(),
+        Some(Clip::Norm(n)) => {
+            let n = &n.tokens;
+            quote!(#p::clip::clip_grad_norm(grads, T::of(#n))?;)
+        }
+        Some(Clip::Value(n)) => {
+            let n = &n.tokens;
+            quote!(#p::clip::clip_grad_value(grads, T::of(#n));)
+        }
+    };
+    let name_str = name.to_string();
+    let grads_doc = format!("The gradients of a [`{name_str}`], one buffer per parameter.");
+    let ws_doc = format!(
+        "Every intermediate buffer of a [`{name_str}`] pass, grown to the largest batch seen and reused below it."
+    );
+
+    quote! {
+        #(#attrs)*
+        #[derive(Clone, Debug)]
+        #vis struct #name<T: #p::Real = f32> {
+            #( #[doc = #field_docs] pub #field_names: #field_tys, )*
+        }
+
+        #[doc = #grads_doc]
+        #[derive(Clone, Debug)]
+        #vis struct #grads_name<T: #p::Real = f32> {
+            #( #[doc = "Gradients of the layer of the same name."] pub #grad_fields: #grad_tys, )*
+            /// The gradient with respect to the input batch, computed only when this
+            /// is `Some` (like `x.requires_grad` in PyTorch); see `with_input_grad`.
+            pub input: ::core::option::Option<#p::Batch<T, #in_w>>,
+        }
+
+        #ws
+
+        #(#asserts)*
+
+        impl #name {
+            /// Number of input features.
+            pub const INPUT: usize = #in_w;
+            /// Number of outputs.
+            pub const OUTPUT: usize = #out_w;
+        }
+
+        impl<T: #p::Real> #name<T> {
+            /// A network initialized as its spec says, drawing from `rng`.
+            pub fn new(rng: &mut #p::SeededRng) -> Self {
+                #name { #( #field_names: #field_inits, )* }
+            }
+
+            /// Evaluation-mode forward pass into a new batch (allocating; see
+            /// `forward_into`).
+            pub fn forward(&self, x: &#p::Batch<T, #in_w>) -> #p::Batch<T, #out_w> {
+                let mut ws = #ws_name::new();
+                let mut out = #p::Batch::new();
+                self.forward_into(x, &mut ws, &mut out);
+                out
+            }
+
+            /// Evaluation-mode forward pass (`model.eval()`): batch norm uses its
+            /// running statistics and dropout is the identity. Allocates nothing once
+            /// `ws` and `out` have held a batch this large.
+            pub fn forward_into(&self, x: &#p::Batch<T, #in_w>, ws: &mut #ws_name<T>, out: &mut #p::Batch<T, #out_w>) {
+                #eval
+            }
+
+            /// Training-mode forward and backward pass: returns the loss and writes
+            /// every parameter's gradient into `grads` (and the input's, if
+            /// `grads.input` is `Some`). Batch norm updates its running statistics.
+            ///
+            /// # Errors
+            /// An empty batch, a non-finite input, a target that does not fit the
+            /// output, or a batch norm layer given one row.
+            pub fn loss_and_grad(
+                &mut self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                #train
+            }
+
+            /// One training step: `loss_and_grad`, the spec's gradient clipping if
+            /// any, and the optimizer's update. Returns the loss.
+            ///
+            /// # Errors
+            /// As `loss_and_grad`, and a non-finite gradient norm when clipping by norm.
+            pub fn train_step<O: #p::optim::Optimizer<T>>(
+                &mut self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                opt: &mut O,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                let loss = self.loss_and_grad(x, target, ws, grads)?;
+                #clip_step
+                opt.step(self, grads);
+                ::core::result::Result::Ok(loss)
+            }
+
+            /// Zeroed gradients of this network's shapes.
+            pub fn zero_grads(&self) -> #grads_name<T> {
+                <Self as #p::Parameters<T>>::zero_grads(self)
+            }
+        }
+
+        impl<T: #p::Real> #grads_name<T> {
+            /// Asks the next `loss_and_grad` for the gradient with respect to the input.
+            pub fn with_input_grad(mut self) -> Self {
+                self.input = ::core::option::Option::Some(#p::Batch::new());
+                self
+            }
+        }
+
+        #visitors
+    }
+}
+
+fn vfield(v: usize) -> syn::Ident {
+    format_ident!("v{}", v)
+}
+
+/// The workspace struct: a buffer per value, a gradient buffer per distinct
+/// gradient, pre-activations, caches and masks, and the dropout RNG.
+fn workspace(g: &Graph, ws_name: &syn::Ident) -> TokenStream {
+    let p = rt();
+    let mut names = Vec::new();
+    let mut tys = Vec::new();
+    for (v, w) in g.widths.iter().enumerate().skip(1) {
+        names.push(vfield(v));
+        tys.push(batch(w));
+    }
+    for (v, w) in g.widths.iter().enumerate() {
+        if g.grad_of(v) == v {
+            names.push(format_ident!("d{}", v));
+            tys.push(batch(w));
+        }
+    }
+    for s in &g.steps {
+        match s {
+            Step::Dense { act: Some(_), y, .. } => {
+                names.push(format_ident!("z{}", y));
+                tys.push(batch(&g.widths[*y]));
+            }
+            Step::Layer { layer, y, .. } => {
+                let w = layer.in_w.tokens();
+                match layer.kind {
+                    Kind::BatchNorm { .. } => {
+                        names.push(format_ident!("c{}", y));
+                        tys.push(quote!(#p::batch_norm::BatchNormCache<T, #w>));
+                    }
+                    Kind::LayerNorm { .. } => {
+                        names.push(format_ident!("c{}", y));
+                        tys.push(quote!(#p::layer_norm::LayerNormCache<T, #w>));
+                    }
+                    Kind::Dropout { .. } => {
+                        names.push(format_ident!("m{}", y));
+                        tys.push(batch(&g.widths[*y]));
+                    }
+                    _ => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    quote! {
+        #[doc = "Buffers of a network's passes, reused from step to step."]
+        #[derive(Clone, Debug)]
+        pub struct #ws_name<T: #p::Real = f32> {
+            #( #names: #tys, )*
+            /// Draws dropout masks; seeded when the workspace is made, so runs repeat.
+            rng: #p::SeededRng,
+        }
+
+        impl<T: #p::Real> #ws_name<T> {
+            /// Empty buffers (they grow on the first pass) and a dropout RNG seeded with 0.
+            pub fn new() -> Self {
+                Self::with_seed(0)
+            }
+
+            /// Empty buffers and a dropout RNG seeded with `seed`.
+            pub fn with_seed(seed: u64) -> Self {
+                #ws_name {
+                    #( #names: ::core::default::Default::default(), )*
+                    rng: #p::rng::seeded(seed),
+                }
+            }
+        }
+
+        impl<T: #p::Real> ::core::default::Default for #ws_name<T> {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+    }
+}
+
+/// `x` for the input, `&ws.vN` for the others.
+fn data(v: usize) -> TokenStream {
+    if v == 0 {
+        quote!(x)
+    } else {
+        let f = vfield(v);
+        quote!(&ws.#f)
+    }
+}
+
+fn eval_forward(g: &Graph) -> TokenStream {
+    let p = rt();
+    // Where each value's data is in evaluation mode (dropout passes its input on).
+    let mut at: Vec<TokenStream> = (0..g.widths.len()).map(data).collect();
+    let mut code = Vec::new();
+    for s in &g.steps {
+        let y = s.output();
+        let yf = vfield(y);
+        match s {
+            Step::Dense { layer, act, x, .. } => {
+                let f = &layer.field;
+                let xd = &at[*x];
+                let a = act.as_ref().map_or_else(|| quote!(#p::activation::Identity), act_value);
+                code.push(quote!(self.#f.forward_eval(#xd, #a, &mut ws.#yf);));
+            }
+            Step::Act { act, x, .. } => {
+                let xd = &at[*x];
+                let a = act_value(act);
+                code.push(quote!(#p::ops::act_forward(#a, #xd, &mut ws.#yf);));
+            }
+            Step::Layer { layer, x, .. } => {
+                let f = &layer.field;
+                let xd = at[*x].clone();
+                match layer.kind {
+                    Kind::Dropout { .. } => {
+                        at[y] = xd;
+                        continue;
+                    }
+                    Kind::LayerNorm { .. } | Kind::PRelu { .. } => {
+                        code.push(quote!(self.#f.forward_eval(#xd, &mut ws.#yf);))
+                    }
+                    _ => code.push(quote!(self.#f.forward_eval(#xd, &mut ws.#yf);)),
+                }
+            }
+            Step::Add { a, b, .. } => {
+                let (ad, bd) = (&at[*a], &at[*b]);
+                code.push(quote!(#p::ops::add(#ad, #bd, &mut ws.#yf);));
+            }
+        }
+    }
+    let out = &at[g.output];
+    quote! {
+        #(#code)*
+        out.copy_from(#out);
+    }
+}
+
+/// Training-mode forward, the loss, and the backward pass in reverse.
+fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
+    let p = rt();
+    let write = |acc: bool| {
+        if acc {
+            quote!(#p::Write::Accumulate)
+        } else {
+            quote!(#p::Write::Overwrite)
+        }
+    };
+    let mut fwd = Vec::new();
+    for s in &g.steps {
+        let yf = vfield(s.output());
+        match s {
+            Step::Dense { layer, act, x, y } => {
+                let f = &layer.field;
+                let xd = data(*x);
+                match act {
+                    Some(a) => {
+                        let a = act_value(a);
+                        let z = format_ident!("z{}", y);
+                        fwd.push(quote!(self.#f.forward_act(#xd, #a, &mut ws.#z, &mut ws.#yf);));
+                    }
+                    None => fwd.push(quote!(self.#f.forward(#xd, &mut ws.#yf);)),
+                }
+            }
+            Step::Act { act, x, .. } => {
+                let (xd, a) = (data(*x), act_value(act));
+                fwd.push(quote!(#p::ops::act_forward(#a, #xd, &mut ws.#yf);));
+            }
+            Step::Layer { layer, x, y } => {
+                let f = &layer.field;
+                let xd = data(*x);
+                fwd.push(match layer.kind {
+                    Kind::BatchNorm { .. } => {
+                        let c = format_ident!("c{}", y);
+                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#c)?;)
+                    }
+                    Kind::LayerNorm { .. } => {
+                        let c = format_ident!("c{}", y);
+                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#c);)
+                    }
+                    Kind::Dropout { .. } => {
+                        let m = format_ident!("m{}", y);
+                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#m, &mut ws.rng);)
+                    }
+                    _ => quote!(self.#f.forward(#xd, &mut ws.#yf);),
+                });
+            }
+            Step::Add { a, b, .. } => {
+                let (ad, bd) = (data(*a), data(*b));
+                fwd.push(quote!(#p::ops::add(#ad, #bd, &mut ws.#yf);));
+            }
+        }
+    }
+
+    // The input's gradient goes straight into `grads.input` when its only reader is
+    // a dense layer (which skips the product when it is not asked for); otherwise
+    // through the scratch buffer `d0`, copied out at the end.
+    let input_direct = g.uses(0) == 1 && matches!(g.steps.first(), Some(Step::Dense { .. }));
+    let mut written = vec![false; g.widths.len()];
+    let out_grad = format_ident!("d{}", g.grad_of(g.output));
+    written[g.grad_of(g.output)] = true;
+    let mut bwd = Vec::new();
+    let ow = vfield(g.output);
+    let out_data = if g.output == 0 { quote!(x) } else { quote!(&ws.#ow) };
+    let loss_line = quote!(let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;);
+    for s in g.steps.iter().rev() {
+        let y = s.output();
+        let dy = format_ident!("d{}", g.grad_of(y));
+        // The destination of the gradient w.r.t. a step input, and whether it adds.
+        let mut dest = |v: usize| -> (usize, bool) {
+            let b = g.grad_of(v);
+            let acc = written[b];
+            written[b] = true;
+            (b, acc)
+        };
+        match s {
+            Step::Dense { layer, act, x, y } => {
+                let f = &layer.field;
+                let xd = data(*x);
+                let (b, acc) = dest(*x);
+                let w = write(acc);
+                let dx = if *x == 0 && input_direct {
+                    quote!(grads.input.as_mut())
+                } else {
+                    let d = format_ident!("d{}", b);
+                    quote!(::core::option::Option::Some(&mut ws.#d))
+                };
+                let over = write(false);
+                match act {
+                    Some(a) => {
+                        let a = act_value(a);
+                        let z = format_ident!("z{}", y);
+                        let yf = vfield(*y);
+                        bwd.push(quote!(self.#f.backward_act(#a, #xd, &ws.#z, &ws.#yf, &mut ws.#dy, &mut grads.#f, #over, #dx, #w);));
+                    }
+                    None => bwd.push(quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);)),
+                }
+            }
+            Step::Act { act, x, y } => {
+                let (xd, a) = (data(*x), act_value(act));
+                let (b, acc) = dest(*x);
+                let (d, w, yf) = (format_ident!("d{}", b), write(acc), vfield(*y));
+                bwd.push(quote!(#p::ops::act_backward(#a, #xd, &ws.#yf, &ws.#dy, &mut ws.#d, #w);));
+            }
+            Step::Layer { layer, x, y } => {
+                let f = &layer.field;
+                let xd = data(*x);
+                let (b, acc) = dest(*x);
+                let (d, w, over) = (format_ident!("d{}", b), write(acc), write(false));
+                bwd.push(match layer.kind {
+                    Kind::BatchNorm { .. } | Kind::LayerNorm { .. } => {
+                        let c = format_ident!("c{}", y);
+                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, &mut ws.#d, #w);)
+                    }
+                    Kind::Dropout { .. } => {
+                        let m = format_ident!("m{}", y);
+                        quote!(self.#f.backward(&ws.#m, &ws.#dy, &mut ws.#d, #w);)
+                    }
+                    _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);),
+                });
+            }
+            Step::Add { a, b: _, .. } => {
+                // The body's output shares this gradient's buffer; the skip path gets a copy.
+                let (b, acc) = dest(*a);
+                let d = format_ident!("d{}", b);
+                bwd.push(if acc {
+                    quote!(#p::ops::add_assign(&mut ws.#d, &ws.#dy);)
+                } else {
+                    quote!(ws.#d.copy_from(&ws.#dy);)
+                });
+            }
+        }
+    }
+    let copy_input = if input_direct {
+        quote!()
+    } else {
+        quote! {
+            if let ::core::option::Option::Some(gx) = grads.input.as_mut() {
+                gx.copy_from(&ws.d0);
+            }
+        }
+    };
+    quote! {
+        if x.is_empty() {
+            return ::core::result::Result::Err(#p::Error::EmptyBatch);
+        }
+        x.check_finite()?;
+        #(#fwd)*
+        #loss_line
+        #(#bwd)*
+        #copy_input
+        ::core::result::Result::Ok(loss)
+    }
+}
+
+fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> TokenStream {
+    let p = rt();
+    let mut read = Vec::new();
+    let mut write = Vec::new();
+    let mut bufs = Vec::new();
+    let mut bufs_mut = Vec::new();
+    let mut grads_read = Vec::new();
+    let mut grads_write = Vec::new();
+    let mut zero = Vec::new();
+    for l in fields {
+        let f = &l.field;
+        let (params, buffers) = param_names(l);
+        if !params.is_empty() {
+            zero.push(quote!(#f: #p::Parameters::zero_grads(&self.#f),));
+        }
+        for (short, full) in params {
+            let s = format_ident!("{}", short);
+            let optional = short == "bias" || matches!(l.kind, Kind::BatchNorm { .. } | Kind::LayerNorm { .. });
+            if optional {
+                read.push(quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }));
+                write.push(quote! {
+                    if let (::core::option::Option::Some(value), ::core::option::Option::Some(grad)) = (self.#f.#s.as_mut(), grads.#f.#s.as_ref()) {
+                        f(#p::ParamMut { name: #full, value, grad });
+                    }
+                });
+                grads_read.push(quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }));
+                grads_write.push(quote!(if let ::core::option::Option::Some(v) = &mut self.#f.#s { f(#full, v); }));
+            } else {
+                read.push(quote!(f(#full, &self.#f.#s);));
+                write.push(quote!(f(#p::ParamMut { name: #full, value: &mut self.#f.#s, grad: &grads.#f.#s });));
+                grads_read.push(quote!(f(#full, &self.#f.#s);));
+                grads_write.push(quote!(f(#full, &mut self.#f.#s);));
+            }
+        }
+        for (short, full) in buffers {
+            let s = format_ident!("{}", short);
+            if short == "num_batches_tracked" {
+                bufs.push(quote!(f(#full, ::core::slice::from_ref(&self.#f.#s));));
+                bufs_mut.push(quote!(f(#full, ::core::slice::from_mut(&mut self.#f.#s));));
+            } else {
+                bufs.push(quote!(f(#full, &self.#f.#s);));
+                bufs_mut.push(quote!(f(#full, &mut self.#f.#s);));
+            }
+        }
+    }
+    let _ = Span::call_site();
+    quote! {
+        impl<T: #p::Real> #p::Parameters<T> for #name<T> {
+            type Grads = #grads_name<T>;
+
+            fn visit_params(&self, f: &mut impl FnMut(&'static str, &[T])) {
+                #(#read)*
+            }
+
+            fn visit_params_mut(&mut self, grads: &Self::Grads, f: &mut impl FnMut(#p::ParamMut<'_, T>)) {
+                #(#write)*
+            }
+
+            fn visit_buffers(&self, f: &mut impl FnMut(&'static str, &[T])) {
+                #(#bufs)*
+            }
+
+            fn visit_buffers_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+                #(#bufs_mut)*
+            }
+
+            fn zero_grads(&self) -> Self::Grads {
+                #grads_name {
+                    #(#zero)*
+                    input: ::core::option::Option::None,
+                }
+            }
+        }
+
+        impl<T: #p::Real> #p::Gradients<T> for #grads_name<T> {
+            fn visit_grads(&self, f: &mut impl FnMut(&'static str, &[T])) {
+                #(#grads_read)*
+            }
+
+            fn visit_grads_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+                #(#grads_write)*
+            }
+        }
+    }
+}

@@ -1,0 +1,171 @@
+//! The checked network: what `check` produces and `graph`/`expand` consume. Every
+//! node keeps the span of the user's token, so later stages can still point at it.
+
+use proc_macro2::{Span, TokenStream};
+use quote::{quote, quote_spanned};
+use syn::{Attribute, Ident, Visibility};
+
+/// A width: known to the macro (a literal) or only to rustc (a named const).
+#[derive(Clone)]
+pub enum Width {
+    Lit(usize, Span),
+    Const(syn::Path),
+}
+
+impl Width {
+    /// The value, if the macro knows it.
+    pub fn known(&self) -> Option<usize> {
+        match self {
+            Width::Lit(n, _) => Some(*n),
+            Width::Const(_) => None,
+        }
+    }
+
+    /// As a const-generic argument or a `usize` expression.
+    pub fn tokens(&self) -> TokenStream {
+        match self {
+            Width::Lit(n, span) => {
+                let lit = proc_macro2::Literal::usize_unsuffixed(*n);
+                quote_spanned!(*span=> #lit)
+            }
+            Width::Const(p) => quote!({ #p }),
+        }
+    }
+
+    /// How a message names this width.
+    pub fn describe(&self) -> String {
+        match self {
+            Width::Lit(n, _) => n.to_string(),
+            Width::Const(p) => quote!(#p).to_string().replace(' ', ""),
+        }
+    }
+}
+
+/// A number argument: an `f64` expression (a literal or a named const), and its value
+/// when the macro can see it.
+#[derive(Clone)]
+pub struct Num {
+    pub tokens: TokenStream,
+    pub value: Option<f64>,
+}
+
+impl Num {
+    pub fn lit(value: f64) -> Self {
+        Num {
+            tokens: quote!(#value),
+            value: Some(value),
+        }
+    }
+}
+
+/// The checked spec.
+pub struct Net {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub input: Width,
+    pub output: Width,
+    pub layers: Vec<Layer>,
+    pub loss: Loss,
+    pub clip: Option<Clip>,
+    /// Width equalities that involve named consts, checked by rustc at the span.
+    pub asserts: Vec<WidthAssert>,
+}
+
+/// `a == b`, asserted in a const item spanned at the layer, with a message.
+pub struct WidthAssert {
+    pub a: Width,
+    pub b: Width,
+    pub span: Span,
+    pub msg: String,
+}
+
+/// One entry of the spec, in order, activations included (as in `nn.Sequential`).
+pub struct Layer {
+    /// The `state_dict` prefix: `"0"`, `"hidden"`, `"3.0"`.
+    pub path: String,
+    /// The struct field (for layers with parameters or settings).
+    pub field: Ident,
+    /// The layer's word, where errors and assertions point.
+    pub span: Span,
+    pub in_w: Width,
+    pub out_w: Width,
+    pub kind: Kind,
+}
+
+pub enum Kind {
+    Dense { bias: bool, init: InitSpec },
+    Act(Act),
+    PRelu { per_feature: bool, init: Num },
+    BatchNorm { momentum: Num, eps: Num, affine: bool },
+    LayerNorm { eps: Num, affine: bool },
+    Dropout { p: Num },
+    Residual { body: Vec<Layer> },
+}
+
+impl Kind {
+    /// Whether the layer is a field of the network struct.
+    pub fn has_field(&self) -> bool {
+        !matches!(self, Kind::Act(_) | Kind::Residual { .. })
+    }
+}
+
+/// A parameter-free elementwise activation with its arguments.
+#[derive(Clone)]
+pub struct Act {
+    pub kind: ActKind,
+    pub args: Vec<Num>,
+    pub span: Span,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum ActKind {
+    Identity,
+    Sigmoid,
+    Tanh,
+    Relu,
+    LeakyRelu,
+    Elu,
+    Selu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Softplus,
+    HardTanh,
+}
+
+/// What a dense layer's weight is drawn from.
+#[derive(Clone)]
+pub enum InitSpec {
+    /// Not written: decided by the next activation (the documented default rule).
+    Auto,
+    He { uniform: bool, fan_out: bool, nonlinearity: Nonlinearity },
+    Glorot { uniform: bool, gain: Num },
+    LecunNormal,
+    Orthogonal { gain: Num },
+    Normal { mean: Num, std: Num },
+    Uniform { a: Num, b: Num },
+    Constant(Num),
+}
+
+/// The nonlinearity whose gain a He initializer uses.
+#[derive(Clone)]
+pub enum Nonlinearity {
+    /// Not written: the next activation's (relu's gain when it is not relu-like).
+    Auto,
+    Relu,
+    LeakyRelu(Num),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Loss {
+    Mse,
+    CrossEntropy,
+    BceWithLogits,
+}
+
+#[derive(Clone)]
+pub enum Clip {
+    Norm(Num),
+    Value(Num),
+}

@@ -1,0 +1,195 @@
+//! Spec text -> syntax tree. Only the shape of the grammar is checked here; what the
+//! words mean (known layers, argument types, widths) is `check`'s job, so that every
+//! mistake can be reported at its own token.
+//!
+//! ```text
+//! Spec     := Attr* Vis `struct` Ident `{` Item,* `}`
+//! Item     := `input` `:` Width
+//!           | `loss` `:` Expr                     (mse, cross_entropy, bce_with_logits)
+//!           | `clip` `:` Expr                     (norm(x), value(x))
+//!           | (Ident `:`)? Layer                  (a named layer)
+//! Layer    := Ident (`(` Arg,* `)`)?              (dense(128), relu, dropout(0.1), ...)
+//!           | `residual` `{` Item,* `}`
+//! Arg      := Width `->` Width | Ident `=` Expr | Expr
+//! ```
+
+use proc_macro2::Span;
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::spanned::Spanned;
+use syn::{braced, parenthesized, Attribute, Expr, Ident, Token, Visibility};
+
+/// The whole `network! { ... }` input.
+pub struct Spec {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
+    pub items: Vec<Item>,
+    /// Span of the closing part of the spec, for "missing input/loss" errors.
+    pub brace_span: Span,
+}
+
+/// One comma-separated entry of a spec or a block.
+pub enum Item {
+    /// `input: 784`
+    Input { key: Ident, width: Expr },
+    /// `loss: cross_entropy`
+    Loss { key: Ident, value: Expr },
+    /// `clip: norm(1.0)`
+    Clip { key: Ident, value: Expr },
+    /// A layer, maybe named.
+    Layer(LayerItem),
+}
+
+/// `name: word(args)` or `word { items }`.
+pub struct LayerItem {
+    pub name: Option<Ident>,
+    pub word: Ident,
+    pub args: Option<Punctuated<Arg, Token![,]>>,
+    /// Span of the parentheses, when there are any (for argument-count errors).
+    pub args_span: Option<Span>,
+    pub block: Option<Vec<Item>>,
+}
+
+/// One argument of a layer.
+pub enum Arg {
+    /// `64 -> 128`
+    Arrow { from: Expr, to: Expr },
+    /// `init = he_normal`
+    Named { name: Ident, value: Expr },
+    /// `0.1`
+    Positional(Expr),
+}
+
+impl Arg {
+    pub fn span(&self) -> Span {
+        match self {
+            Arg::Arrow { from, to } => from
+                .span()
+                .join(to.span())
+                .unwrap_or_else(|| from.span()),
+            Arg::Named { name, .. } => name.span(),
+            Arg::Positional(e) => e.span(),
+        }
+    }
+}
+
+impl Parse for Spec {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let name: Ident = input.parse()?;
+        let content;
+        let brace = braced!(content in input);
+        let items = parse_items(&content)?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the network's body"));
+        }
+        Ok(Spec {
+            attrs,
+            vis,
+            name,
+            items,
+            brace_span: brace.span.close(),
+        })
+    }
+}
+
+fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
+    let items = Punctuated::<Item, Token![,]>::parse_terminated(input)?;
+    Ok(items.into_iter().collect())
+}
+
+impl Parse for Item {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let named = input.peek(syn::Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]);
+        if !named {
+            return Ok(Item::Layer(parse_layer(input, None)?));
+        }
+        let key: Ident = input.parse()?;
+        input.parse::<Token![:]>()?;
+        Ok(match key.to_string().as_str() {
+            "input" => Item::Input {
+                key,
+                width: input.parse()?,
+            },
+            "loss" => Item::Loss {
+                key,
+                value: input.parse()?,
+            },
+            "clip" => Item::Clip {
+                key,
+                value: input.parse()?,
+            },
+            _ => Item::Layer(parse_layer(input, Some(key))?),
+        })
+    }
+}
+
+fn parse_layer(input: ParseStream, name: Option<Ident>) -> syn::Result<LayerItem> {
+    let word: Ident = input
+        .parse()
+        .map_err(|e| syn::Error::new(e.span(), "expected a layer or an activation, such as `dense(64)` or `relu`"))?;
+    let mut layer = LayerItem {
+        name,
+        word,
+        args: None,
+        args_span: None,
+        block: None,
+    };
+    if input.peek(syn::token::Paren) {
+        let content;
+        let paren = parenthesized!(content in input);
+        layer.args = Some(Punctuated::parse_terminated(&content)?);
+        layer.args_span = Some(paren.span.join());
+    }
+    if input.peek(syn::token::Brace) {
+        let content;
+        braced!(content in input);
+        layer.block = Some(parse_items(&content)?);
+    }
+    Ok(layer)
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(syn::Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let name: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            return Ok(Arg::Named {
+                name,
+                value: input.parse()?,
+            });
+        }
+        // `a -> b`: an integer or a path, then `->` (tried on a fork first, because a
+        // full expression parser would read the `-` of `->` as a minus).
+        let fork = input.fork();
+        if parse_width_atom(&fork).is_ok() && fork.peek(Token![->]) {
+            let from = parse_width_atom(input)?;
+            input.parse::<Token![->]>()?;
+            return Ok(Arg::Arrow {
+                from,
+                to: parse_width_atom(input)?,
+            });
+        }
+        Ok(Arg::Positional(input.parse()?))
+    }
+}
+
+/// A width: an integer literal or a path to a const, as an expression.
+fn parse_width_atom(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(syn::LitInt) {
+        let lit: syn::LitInt = input.parse()?;
+        return Ok(Expr::Lit(syn::ExprLit {
+            attrs: Vec::new(),
+            lit: syn::Lit::Int(lit),
+        }));
+    }
+    let path: syn::Path = input.parse()?;
+    Ok(Expr::Path(syn::ExprPath {
+        attrs: Vec::new(),
+        qself: None,
+        path,
+    }))
+}
