@@ -179,6 +179,7 @@ pub fn expand(net: &Net) -> TokenStream {
     let p = rt();
     let Net { attrs, vis, name, input, output, layers, loss, clip, asserts } = net;
     let graph = Graph::lower(input, layers);
+    let name_str = name.to_string();
     let grads_name = format_ident!("{}Grads", name);
     let ws_name = format_ident!("{}Workspace", name);
     let fields = field_layers(layers);
@@ -205,7 +206,10 @@ pub fn expand(net: &Net) -> TokenStream {
         Loss::BceWithLogits => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::BceWithLogits)),
     };
 
-    let ws = workspace(&graph, &ws_name);
+    let ws_doc = format!(
+        "Every intermediate buffer of a [`{name_str}`] pass, grown to the largest batch seen and reused below it."
+    );
+    let ws = workspace(&graph, &ws_name, &ws_doc);
     let eval = eval_forward(&graph);
     let train = train_pass(&graph, &loss_value);
     let visitors = visitors(&fields, &name, &grads_name);
@@ -220,11 +224,7 @@ pub fn expand(net: &Net) -> TokenStream {
             quote!(#p::clip::clip_grad_value(grads, T::of(#n));)
         }
     };
-    let name_str = name.to_string();
     let grads_doc = format!("The gradients of a [`{name_str}`], one buffer per parameter.");
-    let ws_doc = format!(
-        "Every intermediate buffer of a [`{name_str}`] pass, grown to the largest batch seen and reused below it."
-    );
 
     quote! {
         #(#attrs)*
@@ -335,7 +335,7 @@ fn vfield(v: usize) -> syn::Ident {
 
 /// The workspace struct: a buffer per value, a gradient buffer per distinct
 /// gradient, pre-activations, caches and masks, and the dropout RNG.
-fn workspace(g: &Graph, ws_name: &syn::Ident) -> TokenStream {
+fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
     let p = rt();
     let mut names = Vec::new();
     let mut tys = Vec::new();
@@ -377,7 +377,7 @@ fn workspace(g: &Graph, ws_name: &syn::Ident) -> TokenStream {
         }
     }
     quote! {
-        #[doc = "Buffers of a network's passes, reused from step to step."]
+        #[doc = #doc]
         #[derive(Clone, Debug)]
         pub struct #ws_name<T: #p::Real = f32> {
             #( #names: #tys, )*

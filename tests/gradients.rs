@@ -1,0 +1,198 @@
+//! End-to-end gradient checks: for generated networks mixing every activation, the
+//! gradients from `loss_and_grad` (every parameter, and the input) agree with central
+//! finite differences of the loss in f64, by the project's rule
+//! |analytic - numeric| <= 1e-6 * max(|analytic|, |numeric|) + 1e-9.
+
+use gradnet::gradcheck::{agree, STEP};
+use gradnet::prelude::*;
+
+/// All parameters of a model, flattened in visit order.
+fn flat_params<M: Parameters<f64>>(m: &M) -> Vec<f64> {
+    let mut out = Vec::new();
+    m.visit_params(&mut |_, v| out.extend_from_slice(v));
+    out
+}
+
+/// All gradients, flattened in the same order.
+fn flat_grads<G: Gradients<f64>>(g: &G) -> Vec<f64> {
+    let mut out = Vec::new();
+    g.visit_grads(&mut |_, v| out.extend_from_slice(v));
+    out
+}
+
+/// Sets parameter `index` (in visit order) of `m` to `value`.
+fn set_param<M: Parameters<f64>>(m: &mut M, index: usize, value: f64) {
+    let grads = m.zero_grads();
+    let mut seen = 0;
+    m.visit_params_mut(&grads, &mut |p| {
+        if (seen..seen + p.value.len()).contains(&index) {
+            p.value[index - seen] = value;
+        }
+        seen += p.value.len();
+    });
+}
+
+/// Compares one analytic derivative with the central difference of `loss_at(v)`
+/// around `v0`, naming `what` on failure.
+fn check_one(what: &str, analytic: f64, v0: f64, mut loss_at: impl FnMut(f64) -> f64) {
+    let numeric = (loss_at(v0 + STEP) - loss_at(v0 - STEP)) / (2.0 * STEP);
+    assert!(
+        agree(analytic, numeric),
+        "{what}: analytic {analytic:e}, numeric {numeric:e}"
+    );
+}
+
+/// Runs the full check on a network type: every parameter and every input value.
+macro_rules! gradient_check {
+    ($net:ident, $ws:ident, $x:expr, $target:expr, $seed:expr) => {{
+        let mut rng = seeded($seed);
+        let net = $net::<f64>::new(&mut rng);
+        let x: Batch<f64, { $net::INPUT }> = $x;
+        let target = $target;
+        // Every evaluation gets a workspace with the same dropout seed: the same masks.
+        let loss_of = |n: &$net<f64>, x: &Batch<f64, { $net::INPUT }>| {
+            let mut n = n.clone();
+            let mut g = n.zero_grads();
+            n.loss_and_grad(x, &target, &mut $ws::with_seed(9), &mut g).unwrap()
+        };
+        let mut grads = net.zero_grads().with_input_grad();
+        let mut trained = net.clone();
+        trained
+            .loss_and_grad(&x, &target, &mut $ws::with_seed(9), &mut grads)
+            .unwrap();
+        let analytic = flat_grads(&grads);
+        let params = flat_params(&net);
+        assert_eq!(analytic.len(), params.len());
+        let mut names = Vec::new();
+        net.visit_params(&mut |n, v| names.extend(std::iter::repeat(n).take(v.len())));
+        for (i, (&a, &p0)) in analytic.iter().zip(&params).enumerate() {
+            check_one(&format!("{} [{i}]", names[i]), a, p0, |v| {
+                let mut n = net.clone();
+                set_param(&mut n, i, v);
+                loss_of(&n, &x)
+            });
+        }
+        let gx = grads.input.as_ref().expect("input gradient was asked for");
+        for i in 0..x.as_slice().len() {
+            check_one(&format!("input [{i}]"), gx.as_slice()[i], x.as_slice()[i], |v| {
+                let mut xv = x.as_slice().to_vec();
+                xv[i] = v;
+                loss_of(&net, &Batch::from_vec(xv).unwrap())
+            });
+        }
+        analytic.len()
+    }};
+}
+
+fn inputs<const D: usize>(rows: usize, seed: u64) -> Batch<f64, D> {
+    use rand::RngExt;
+    let mut rng = seeded(seed);
+    Batch::from_vec((0..rows * D).map(|_| rng.random_range(-1.5..1.5)).collect()).unwrap()
+}
+
+network! {
+    /// Tanh and sigmoid, MSE.
+    struct Saturating {
+        input: 3,
+        dense(5),
+        tanh,
+        dense(4),
+        sigmoid,
+        dense(2),
+        loss: mse,
+    }
+}
+
+network! {
+    /// Relu family, cross-entropy.
+    struct ReluFamily {
+        input: 4,
+        dense(6),
+        relu,
+        dense(6),
+        leaky_relu(0.1),
+        dense(5),
+        elu(0.7),
+        dense(3),
+        loss: cross_entropy,
+    }
+}
+
+network! {
+    /// Smooth modern activations, binary cross-entropy with logits.
+    struct Smooth {
+        input: 3,
+        dense(5),
+        gelu,
+        dense(5),
+        gelu_tanh,
+        dense(4),
+        silu,
+        dense(4),
+        selu,
+        dense(1),
+        loss: bce_with_logits,
+    }
+}
+
+network! {
+    /// Softplus, hard tanh, PReLU (shared and per feature), identity, no-bias layers,
+    /// and two activations in a row.
+    struct Mixed {
+        input: 3,
+        dense(4, bias = false),
+        softplus(2.0, 5.0),
+        dense(4),
+        hard_tanh(-0.8, 0.9),
+        dense(5),
+        prelu,
+        dense(5),
+        prelu(5),
+        tanh,
+        dense(2, bias = false),
+        identity,
+        loss: mse,
+    }
+}
+
+#[test]
+fn saturating_network_gradients() {
+    let x = inputs::<3>(4, 1);
+    let target = Batch::<f64, 2>::from_rows(&[[0.1, -0.2], [0.3, 0.5], [-1.0, 0.0], [0.2, 0.2]]).unwrap();
+    let n = gradient_check!(Saturating, SaturatingWorkspace, x, target, 11);
+    assert_eq!(n, 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2);
+}
+
+#[test]
+fn relu_family_gradients() {
+    let x = inputs::<4>(5, 2);
+    let target: Vec<usize> = vec![0, 2, 1, 1, 0];
+    gradient_check!(ReluFamily, ReluFamilyWorkspace, x, target, 12);
+}
+
+#[test]
+fn smooth_activation_gradients() {
+    let x = inputs::<3>(4, 3);
+    let target = Batch::<f64, 1>::from_rows(&[[1.0], [0.0], [0.25], [1.0]]).unwrap();
+    gradient_check!(Smooth, SmoothWorkspace, x, target, 13);
+}
+
+#[test]
+fn mixed_network_gradients() {
+    let x = inputs::<3>(3, 4);
+    let target = Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0]]).unwrap();
+    gradient_check!(Mixed, MixedWorkspace, x, target, 14);
+}
+
+/// A backward pass that ignored the loss would give zero gradients; make sure the
+/// checked gradients are not trivially zero.
+#[test]
+fn gradients_are_not_trivial() {
+    let mut rng = seeded(5);
+    let mut net = Saturating::<f64>::new(&mut rng);
+    let x = inputs::<3>(4, 1);
+    let target = Batch::<f64, 2>::from_rows(&[[1.0, -1.0]; 4]).unwrap();
+    let mut g = net.zero_grads();
+    net.loss_and_grad(&x, &target, &mut SaturatingWorkspace::new(), &mut g).unwrap();
+    assert!(flat_grads(&g).iter().filter(|v| v.abs() > 1e-6).count() > 40);
+}
