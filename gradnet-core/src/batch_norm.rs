@@ -1,1 +1,535 @@
-//! Batch normalization (being written).
+//! Batch normalization over features, `torch.nn.BatchNorm1d(D)` on `(rows, D)` input.
+//!
+//! Training mode, for each feature `j` over the `n` rows of the batch:
+//!
+//! ```text
+//! mean_j  = (1/n) sum_i x_ij
+//! var_j   = (1/n) sum_i (x_ij - mean_j)^2                  biased: normalizes the batch
+//! xhat_ij = (x_ij - mean_j) * invstd_j,   invstd_j = 1 / sqrt(var_j + eps)
+//! y_ij    = weight_j * xhat_ij + bias_j                     (weight 1, bias 0 if not affine)
+//!
+//! running_mean_j = (1 - m) running_mean_j + m mean_j
+//! running_var_j  = (1 - m) running_var_j  + m var_j n/(n-1)  unbiased: estimates the population
+//! num_batches_tracked += 1
+//! ```
+//!
+//! with `m = momentum`, or `m = 1 / num_batches_tracked` (after the increment) when
+//! `momentum` is `None`, PyTorch's cumulative average. Evaluation mode normalizes
+//! with the running statistics instead: `y = weight (x - running_mean) /
+//! sqrt(running_var + eps) + bias`.
+//!
+//! The training-mode backward carries the gradient through the batch statistics
+//! (each `x_ij` moves `mean_j` and `var_j`). With `dxhat = weight * dy`:
+//!
+//! ```text
+//! dx_ij     = invstd_j / n * (n dxhat_ij - sum_i dxhat_ij - xhat_ij sum_i dxhat_ij xhat_ij)
+//! dweight_j = sum_i dy_ij xhat_ij
+//! dbias_j   = sum_i dy_ij
+//! ```
+//!
+//! The layer holds parameters and buffers (what is saved); a [`BatchNormCache`],
+//! owned by the caller and reused, holds what the backward pass reads. Neither
+//! pass allocates once the cache and outputs have held a batch this large.
+//!
+//! ```
+//! use gradnet_core::{Batch, Write};
+//! use gradnet_core::batch_norm::{BatchNorm, BatchNormCache};
+//! let mut bn = BatchNorm::<f64, 1>::default();
+//! let x = Batch::<f64, 1>::from_rows(&[[1.0], [3.0]])?;
+//! let (mut y, mut cache) = (Batch::new(), BatchNormCache::new());
+//! bn.forward_train(&x, &mut y, &mut cache)?;
+//! // mean 2, biased variance 1: y = (x - 2) / sqrt(1 + 1e-5)
+//! let s = 1.0 / (1.0f64 + 1e-5).sqrt();
+//! assert_eq!(y.as_slice(), &[-s, s]);
+//! // running_mean = 0.9 * 0 + 0.1 * 2; running_var = 0.9 * 1 + 0.1 * (1 * 2/1)
+//! assert_eq!(bn.running_mean, vec![0.1 * 2.0]);
+//! assert_eq!(bn.running_var, vec![0.9 + 0.1 * 2.0]);
+//! let mut g = bn.zero_grads();
+//! let dy = Batch::<f64, 1>::from_rows(&[[1.0], [0.0]])?;
+//! bn.backward(&mut cache, &dy, &mut g, Write::Overwrite, None, Write::Overwrite);
+//! assert_eq!(g.bias, Some(vec![1.0]));
+//! assert_eq!(g.weight, Some(vec![-s]));
+//! # Ok::<(), gradnet_core::Error>(())
+//! ```
+
+use crate::batch::Batch;
+use crate::dense::Write;
+use crate::error::{Error, Result};
+use crate::params::{Gradients, ParamMut, Parameters};
+use crate::real::Real;
+
+/// Rows per block in [`BatchNorm::forward_eval`]: the per-feature scale (one square
+/// root) is formed once per block rather than once per value.
+const EVAL_BLOCK: usize = 32;
+
+/// The hyper-parameters of a [`BatchNorm`], with PyTorch's defaults.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormConfig {
+    /// Learn a per-feature `weight` and `bias` (PyTorch `affine`, default `true`).
+    pub affine: bool,
+    /// Weight of the newest batch in the running statistics, in `[0, 1]` (default
+    /// `Some(0.1)`); `None` keeps a cumulative average over all batches.
+    pub momentum: Option<f64>,
+    /// Added to the variance before the square root, `>= 0` (default `1e-5`).
+    pub eps: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig {
+            affine: true,
+            momentum: Some(0.1),
+            eps: 1e-5,
+        }
+    }
+}
+
+/// `torch.nn.BatchNorm1d(D)` on `(rows, D)` input: parameters `weight`, `bias` and
+/// buffers `running_mean`, `running_var`, `num_batches_tracked`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNorm<T, const D: usize> {
+    /// Per-feature scale (`gamma`), initially 1; `None` if not affine.
+    pub weight: Option<Vec<T>>,
+    /// Per-feature shift (`beta`), initially 0; `None` if not affine.
+    pub bias: Option<Vec<T>>,
+    /// Running estimate of each feature's mean, initially 0.
+    pub running_mean: Vec<T>,
+    /// Running estimate of each feature's (unbiased) variance, initially 1.
+    pub running_var: Vec<T>,
+    /// Training-mode forward passes so far. An integer in PyTorch; kept in `T` here so
+    /// that it travels with the other buffers (exact in `f32` up to 2^24 batches).
+    pub num_batches_tracked: T,
+    /// See [`BatchNormConfig::momentum`].
+    pub momentum: Option<T>,
+    /// See [`BatchNormConfig::eps`].
+    pub eps: T,
+}
+
+/// What the training-mode backward pass of a [`BatchNorm`] reads, written by
+/// [`BatchNorm::forward_train`]. Owned by the caller and reused across steps: it
+/// allocates on the first call and whenever a batch outgrows it, never otherwise.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct BatchNormCache<T, const D: usize> {
+    /// The normalized input, `(x - mean) * invstd`, `rows x D`.
+    pub xhat: Batch<T, D>,
+    /// The batch mean of each feature.
+    pub mean: Vec<T>,
+    /// The biased batch variance of each feature.
+    pub var: Vec<T>,
+    /// `1 / sqrt(var + eps)` for each feature.
+    pub invstd: Vec<T>,
+    // Backward scratch, one per feature: sums over rows, then the coefficients of dx.
+    sum_dy: Vec<T>,
+    sum_dy_xhat: Vec<T>,
+    scale: Vec<T>,
+}
+
+impl<T: Real, const D: usize> BatchNormCache<T, D> {
+    /// An empty cache; allocates nothing until the first forward pass.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sizes the per-feature vectors (a no-op after the first call).
+    fn prepare(&mut self) {
+        for v in [
+            &mut self.mean,
+            &mut self.var,
+            &mut self.invstd,
+            &mut self.sum_dy,
+            &mut self.sum_dy_xhat,
+            &mut self.scale,
+        ] {
+            v.resize(D, T::zero());
+        }
+    }
+}
+
+/// The gradients of a [`BatchNorm`]'s parameters, same shapes.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BatchNormGrads<T, const D: usize> {
+    /// dL/dweight, if the layer has a weight.
+    pub weight: Option<Vec<T>>,
+    /// dL/dbias, if the layer has a bias.
+    pub bias: Option<Vec<T>>,
+}
+
+impl<T: Real, const D: usize> BatchNormGrads<T, D> {
+    /// Zeroed gradients, with a weight and a bias gradient as asked.
+    pub fn zeros(weight: bool, bias: bool) -> Self {
+        BatchNormGrads {
+            weight: weight.then(|| vec![T::zero(); D]),
+            bias: bias.then(|| vec![T::zero(); D]),
+        }
+    }
+}
+
+impl<T: Real, const D: usize> Default for BatchNorm<T, D> {
+    /// PyTorch's defaults: affine, momentum 0.1, eps 1e-5.
+    fn default() -> Self {
+        Self::build(true, Some(T::of(0.1)), T::of(1e-5))
+    }
+}
+
+impl<T: Real, const D: usize> BatchNorm<T, D> {
+    /// Number of features.
+    pub const FEATURES: usize = D;
+
+    fn build(affine: bool, momentum: Option<T>, eps: T) -> Self {
+        BatchNorm {
+            weight: affine.then(|| vec![T::one(); D]),
+            bias: affine.then(|| vec![T::zero(); D]),
+            running_mean: vec![T::zero(); D],
+            running_var: vec![T::one(); D],
+            num_batches_tracked: T::zero(),
+            momentum,
+            eps,
+        }
+    }
+
+    /// A freshly initialized layer (weight 1, bias 0, running mean 0, running
+    /// variance 1, no batches tracked).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if the momentum is outside `[0, 1]` or `eps` is
+    /// negative or not finite.
+    pub fn new(config: BatchNormConfig) -> Result<Self> {
+        if let Some(m) = config.momentum {
+            if !(0.0..=1.0).contains(&m) {
+                return Err(Error::InvalidParameter {
+                    name: "batch norm momentum",
+                    value: m,
+                    reason: "must be in [0, 1]",
+                });
+            }
+        }
+        check_eps("batch norm eps", config.eps)?;
+        Ok(Self::build(
+            config.affine,
+            config.momentum.map(T::of),
+            T::of(config.eps),
+        ))
+    }
+
+    /// Zeroed gradients of this layer's shapes.
+    pub fn zero_grads(&self) -> BatchNormGrads<T, D> {
+        BatchNormGrads::zeros(self.weight.is_some(), self.bias.is_some())
+    }
+
+    fn assert_shapes(&self) {
+        let ok = |v: &Option<Vec<T>>| v.as_ref().map_or(true, |v| v.len() == D);
+        assert!(
+            ok(&self.weight)
+                && ok(&self.bias)
+                && self.running_mean.len() == D
+                && self.running_var.len() == D,
+            "batch norm: parameters and buffers must hold {D} values"
+        );
+    }
+
+    /// Training-mode forward: normalizes `x` with its own batch statistics into `y`
+    /// (resized to `x.rows()`), keeps what the backward needs in `cache`, and updates
+    /// the running statistics and `num_batches_tracked`.
+    ///
+    /// # Errors
+    /// [`Error::TooFewRows`] if `x` has fewer than 2 rows (the variance of one value
+    /// is undefined; PyTorch refuses too). The layer is then left unchanged.
+    pub fn forward_train(
+        &mut self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+    ) -> Result<()> {
+        let n = x.rows();
+        if n < 2 {
+            return Err(Error::TooFewRows {
+                op: "batch norm in training mode",
+                min: 2,
+                found: n,
+            });
+        }
+        self.assert_shapes();
+        cache.prepare();
+        let nt = T::of(n as f64);
+        let mean = &mut cache.mean[..D];
+        let var = &mut cache.var[..D];
+        let invstd = &mut cache.invstd[..D];
+
+        mean.fill(T::zero());
+        for r in x.iter_rows() {
+            let r = &r[..D];
+            for j in 0..D {
+                mean[j] += r[j];
+            }
+        }
+        for m in mean.iter_mut() {
+            *m /= nt;
+        }
+        var.fill(T::zero());
+        for r in x.iter_rows() {
+            let r = &r[..D];
+            for j in 0..D {
+                let d = r[j] - mean[j];
+                var[j] += d * d;
+            }
+        }
+        for j in 0..D {
+            var[j] /= nt;
+            invstd[j] = (var[j] + self.eps).sqrt().recip();
+        }
+
+        cache.xhat.set_rows(n);
+        y.set_rows(n);
+        let (weight, bias) = (self.weight.as_deref(), self.bias.as_deref());
+        for ((r, h), o) in x
+            .iter_rows()
+            .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
+            .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
+        {
+            let (r, h) = (&r[..D], &mut h[..D]);
+            for j in 0..D {
+                h[j] = (r[j] - mean[j]) * invstd[j];
+            }
+            affine_row(h, o, weight, bias);
+        }
+
+        self.num_batches_tracked += T::one();
+        let m = self.momentum.unwrap_or(self.num_batches_tracked.recip());
+        let keep = T::one() - m;
+        let unbias = nt / (nt - T::one());
+        for j in 0..D {
+            self.running_mean[j] = keep * self.running_mean[j] + m * mean[j];
+            self.running_var[j] = keep * self.running_var[j] + m * var[j] * unbias;
+        }
+        Ok(())
+    }
+
+    /// Evaluation-mode forward: `y = weight (x - running_mean) / sqrt(running_var +
+    /// eps) + bias`, resizing `y` to `x.rows()`. Changes nothing and keeps nothing.
+    pub fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
+        self.assert_shapes();
+        y.set_rows(x.rows());
+        let block = EVAL_BLOCK * D.max(1);
+        for (xb, yb) in x
+            .as_slice()
+            .chunks(block)
+            .zip(y.as_mut_slice().chunks_mut(block))
+        {
+            for j in 0..D {
+                let invstd = (self.running_var[j] + self.eps).sqrt().recip();
+                let scale = self.weight.as_ref().map_or(invstd, |w| w[j] * invstd);
+                let shift =
+                    self.bias.as_ref().map_or(T::zero(), |b| b[j]) - self.running_mean[j] * scale;
+                for (o, &v) in yb[j..].iter_mut().step_by(D).zip(xb[j..].iter().step_by(D)) {
+                    *o = v * scale + shift;
+                }
+            }
+        }
+    }
+
+    /// Training-mode backward, given `dy = dL/dy` for the batch of the last
+    /// [`BatchNorm::forward_train`] with this `cache`: writes dweight and dbias into
+    /// `grads` (per `grad_write`) and, if asked, dx into `dx` (per `dx_write`; an
+    /// accumulated `dx` must already have the batch's rows). The cache is mutable only
+    /// for its scratch space; what the forward pass stored is left as it was.
+    ///
+    /// # Panics
+    /// If `dy` (or an accumulated `dx`) differs in rows from the cached batch.
+    pub fn backward(
+        &self,
+        cache: &mut BatchNormCache<T, D>,
+        dy: &Batch<T, D>,
+        grads: &mut BatchNormGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+    ) {
+        let n = cache.xhat.rows();
+        assert_eq!(
+            dy.rows(),
+            n,
+            "batch norm backward: dy and the cached batch differ in rows"
+        );
+        assert!(
+            cache.invstd.len() == D,
+            "batch norm backward: the cache holds no forward pass"
+        );
+        let sum_dy = &mut cache.sum_dy[..D];
+        let sum_dy_xhat = &mut cache.sum_dy_xhat[..D];
+        sum_dy.fill(T::zero());
+        sum_dy_xhat.fill(T::zero());
+        for (d, h) in dy.iter_rows().zip(cache.xhat.iter_rows()) {
+            let (d, h) = (&d[..D], &h[..D]);
+            for j in 0..D {
+                sum_dy[j] += d[j];
+                sum_dy_xhat[j] += d[j] * h[j];
+            }
+        }
+        write_into(grads.weight.as_deref_mut(), sum_dy_xhat, grad_write);
+        write_into(grads.bias.as_deref_mut(), sum_dy, grad_write);
+
+        let Some(dx) = dx else { return };
+        // dx = a (dy - sum_dy/n - xhat sum_dy_xhat/n), a = weight * invstd: the
+        // formula of the module doc with dxhat = weight * dy factored out.
+        let nt = T::of(n as f64);
+        let scale = &mut cache.scale[..D];
+        for j in 0..D {
+            let a = self.weight.as_ref().map_or(T::one(), |w| w[j]) * cache.invstd[j];
+            scale[j] = a;
+            sum_dy[j] = a * sum_dy[j] / nt;
+            sum_dy_xhat[j] = a * sum_dy_xhat[j] / nt;
+        }
+        let (k1, k2) = (&*sum_dy, &*sum_dy_xhat);
+        match dx_write {
+            Write::Overwrite => dx.set_rows(n),
+            Write::Accumulate => assert_eq!(dx.rows(), n, "batch norm backward: dx has wrong rows"),
+        }
+        for ((o, d), h) in dx
+            .as_mut_slice()
+            .chunks_exact_mut(D.max(1))
+            .zip(dy.iter_rows())
+            .zip(cache.xhat.iter_rows())
+        {
+            let (o, d, h) = (&mut o[..D], &d[..D], &h[..D]);
+            match dx_write {
+                Write::Overwrite => {
+                    for j in 0..D {
+                        o[j] = scale[j] * d[j] - k1[j] - h[j] * k2[j];
+                    }
+                }
+                Write::Accumulate => {
+                    for j in 0..D {
+                        o[j] += scale[j] * d[j] - k1[j] - h[j] * k2[j];
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `out = weight * h + bias` over one row, either factor optional.
+#[inline]
+pub(crate) fn affine_row<T: Real>(
+    h: &[T],
+    out: &mut [T],
+    weight: Option<&[T]>,
+    bias: Option<&[T]>,
+) {
+    match (weight, bias) {
+        (Some(w), Some(b)) => {
+            for (((o, &h), &w), &b) in out.iter_mut().zip(h).zip(w).zip(b) {
+                *o = h * w + b;
+            }
+        }
+        (Some(w), None) => {
+            for ((o, &h), &w) in out.iter_mut().zip(h).zip(w) {
+                *o = h * w;
+            }
+        }
+        (None, Some(b)) => {
+            for ((o, &h), &b) in out.iter_mut().zip(h).zip(b) {
+                *o = h + b;
+            }
+        }
+        (None, None) => out.copy_from_slice(h),
+    }
+}
+
+/// `dst = src` or `dst += src`, if there is a `dst`.
+#[inline]
+pub(crate) fn write_into<T: Real>(dst: Option<&mut [T]>, src: &[T], write: Write) {
+    let Some(dst) = dst else { return };
+    match write {
+        Write::Overwrite => dst.copy_from_slice(src),
+        Write::Accumulate => {
+            for (d, &s) in dst.iter_mut().zip(src) {
+                *d += s;
+            }
+        }
+    }
+}
+
+/// `eps` must be finite and not negative.
+pub(crate) fn check_eps(name: &'static str, eps: f64) -> Result<()> {
+    if eps.is_finite() && eps >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value: eps,
+            reason: "must be finite and >= 0",
+        })
+    }
+}
+
+impl<T: Real, const D: usize> Parameters<T> for BatchNorm<T, D> {
+    type Grads = BatchNormGrads<T, D>;
+
+    fn visit_params(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        if let Some(w) = &self.weight {
+            f("weight", w);
+        }
+        if let Some(b) = &self.bias {
+            f("bias", b);
+        }
+    }
+
+    fn visit_params_mut(&mut self, grads: &Self::Grads, f: &mut impl FnMut(ParamMut<'_, T>)) {
+        if let (Some(w), Some(g)) = (self.weight.as_mut(), grads.weight.as_ref()) {
+            f(ParamMut {
+                name: "weight",
+                value: w,
+                grad: g,
+            });
+        }
+        if let (Some(b), Some(g)) = (self.bias.as_mut(), grads.bias.as_ref()) {
+            f(ParamMut {
+                name: "bias",
+                value: b,
+                grad: g,
+            });
+        }
+    }
+
+    fn visit_buffers(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        f("running_mean", &self.running_mean);
+        f("running_var", &self.running_var);
+        f(
+            "num_batches_tracked",
+            core::slice::from_ref(&self.num_batches_tracked),
+        );
+    }
+
+    fn visit_buffers_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        f("running_mean", &mut self.running_mean);
+        f("running_var", &mut self.running_var);
+        f(
+            "num_batches_tracked",
+            core::slice::from_mut(&mut self.num_batches_tracked),
+        );
+    }
+
+    fn zero_grads(&self) -> Self::Grads {
+        BatchNorm::zero_grads(self)
+    }
+}
+
+impl<T: Real, const D: usize> Gradients<T> for BatchNormGrads<T, D> {
+    fn visit_grads(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        if let Some(w) = &self.weight {
+            f("weight", w);
+        }
+        if let Some(b) = &self.bias {
+            f("bias", b);
+        }
+    }
+
+    fn visit_grads_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        if let Some(w) = &mut self.weight {
+            f("weight", w);
+        }
+        if let Some(b) = &mut self.bias {
+            f("bias", b);
+        }
+    }
+}

@@ -81,6 +81,18 @@ pub enum Error {
         /// What a valid value is.
         reason: &'static str,
     },
+    /// A batch with fewer rows than an operation needs, such as a training-mode batch
+    /// norm over a single row (PyTorch: "Expected more than 1 value per channel when
+    /// training"): the variance of one value is undefined.
+    #[error("{op} needs at least {min} rows, found {found}")]
+    TooFewRows {
+        /// The operation.
+        op: &'static str,
+        /// The fewest rows it accepts.
+        min: usize,
+        /// Rows given.
+        found: usize,
+    },
 }
 
 /// `Result` with gradnet's [`Error`].
