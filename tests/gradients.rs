@@ -85,7 +85,7 @@ macro_rules! gradient_check {
 }
 
 fn inputs<const D: usize>(rows: usize, seed: u64) -> Batch<f64, D> {
-    use rand::RngExt;
+    use gradnet::rand::RngExt;
     let mut rng = seeded(seed);
     Batch::from_vec((0..rows * D).map(|_| rng.random_range(-1.5..1.5)).collect()).unwrap()
 }

@@ -50,3 +50,7 @@ pub use error::{Error, Result};
 pub use params::{Gradients, ParamMut, Parameters};
 pub use real::Real;
 pub use rng::SeededRng;
+
+/// The `rand` crate gradnet draws with, so users can draw from a [`SeededRng`]
+/// without depending on a matching version.
+pub use rand;

@@ -134,7 +134,14 @@ fn field_info(l: &Layer) -> FieldInfo {
             FieldInfo {
                 ty: quote!(#p::batch_norm::BatchNorm<T, #i>),
                 grads_ty: Some(quote!(#p::batch_norm::BatchNormGrads<T, #i>)),
-                init: quote_spanned!(span=> #p::batch_norm::BatchNorm::with_options(#m, #e, #affine)),
+                init: quote_spanned! {span=>
+                    #p::batch_norm::BatchNorm::new(#p::batch_norm::BatchNormConfig {
+                        affine: #affine,
+                        momentum: ::core::option::Option::Some(#m),
+                        eps: #e,
+                    })
+                    .expect("batch_norm settings are valid")
+                },
             }
         }
         Kind::LayerNorm { eps, affine } => {
@@ -142,7 +149,14 @@ fn field_info(l: &Layer) -> FieldInfo {
             FieldInfo {
                 ty: quote!(#p::layer_norm::LayerNorm<T, #i>),
                 grads_ty: Some(quote!(#p::layer_norm::LayerNormGrads<T, #i>)),
-                init: quote_spanned!(span=> #p::layer_norm::LayerNorm::with_options(#e, #affine)),
+                init: quote_spanned! {span=>
+                    #p::layer_norm::LayerNorm::new(#p::layer_norm::LayerNormConfig {
+                        eps: #e,
+                        elementwise_affine: #affine,
+                        bias: #affine,
+                    })
+                    .expect("layer_norm settings are valid")
+                },
             }
         }
         Kind::Dropout { p: prob } => {
@@ -150,7 +164,7 @@ fn field_info(l: &Layer) -> FieldInfo {
             FieldInfo {
                 ty: quote!(#p::dropout::Dropout),
                 grads_ty: None,
-                init: quote_spanned!(span=> #p::dropout::Dropout::new_unchecked(#v)),
+                init: quote_spanned!(span=> #p::dropout::Dropout::new(#v).expect("dropout probability is valid")),
             }
         }
         Kind::Act(_) | Kind::Residual { .. } => FieldInfo {
@@ -307,7 +321,7 @@ pub fn expand(net: &Net) -> TokenStream {
             ) -> ::core::result::Result<T, #p::Error> {
                 let loss = self.loss_and_grad(x, target, ws, grads)?;
                 #clip_step
-                opt.step(self, grads);
+                opt.step(self, grads)?;
                 ::core::result::Result::Ok(loss)
             }
 
@@ -446,9 +460,7 @@ fn eval_forward(g: &Graph) -> TokenStream {
                         at[y] = xd;
                         continue;
                     }
-                    Kind::LayerNorm { .. } | Kind::PRelu { .. } => {
-                        code.push(quote!(self.#f.forward_eval(#xd, &mut ws.#yf);))
-                    }
+                    Kind::PRelu { .. } => code.push(quote!(self.#f.forward(#xd, &mut ws.#yf);)),
                     _ => code.push(quote!(self.#f.forward_eval(#xd, &mut ws.#yf);)),
                 }
             }
@@ -577,13 +589,17 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 let (b, acc) = dest(*x);
                 let (d, w, over) = (format_ident!("d{}", b), write(acc), write(false));
                 bwd.push(match layer.kind {
-                    Kind::BatchNorm { .. } | Kind::LayerNorm { .. } => {
+                    Kind::BatchNorm { .. } => {
                         let c = format_ident!("c{}", y);
-                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, &mut ws.#d, #w);)
+                        quote!(self.#f.backward(&mut ws.#c, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);)
+                    }
+                    Kind::LayerNorm { .. } => {
+                        let c = format_ident!("c{}", y);
+                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);)
                     }
                     Kind::Dropout { .. } => {
                         let m = format_ident!("m{}", y);
-                        quote!(self.#f.backward(&ws.#m, &ws.#dy, &mut ws.#d, #w);)
+                        quote!(self.#f.backward(&ws.#m, &ws.#dy, ::core::option::Option::Some(&mut ws.#d), #w);)
                     }
                     _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);),
                 });
