@@ -196,3 +196,85 @@ fn gradients_are_not_trivial() {
     net.loss_and_grad(&x, &target, &mut SaturatingWorkspace::new(), &mut g).unwrap();
     assert!(flat_grads(&g).iter().filter(|v| v.abs() > 1e-6).count() > 40);
 }
+
+network! {
+    /// Batch norm (training mode), layer norm, dropout and nested residual blocks.
+    struct Deep {
+        input: 4,
+        dense(6),
+        batch_norm,
+        relu,
+        residual {
+            dense(6),
+            tanh,
+            residual {
+                dense(6),
+                layer_norm,
+                gelu,
+            },
+            dropout(0.3),
+        },
+        dense(5, bias = false),
+        batch_norm(momentum = 0.2, affine = false),
+        silu,
+        residual {
+            layer_norm(elementwise_affine = false),
+            dense(5),
+        },
+        dense(3),
+        loss: cross_entropy,
+    }
+}
+
+network! {
+    /// A residual block right at the input, so the input's gradient has two paths.
+    struct SkipAtInput {
+        input: 3,
+        residual {
+            dense(3),
+            tanh,
+        },
+        batch_norm,
+        dense(2),
+        loss: mse,
+    }
+}
+
+#[test]
+fn normalization_dropout_and_residual_gradients() {
+    let x = inputs::<4>(6, 5);
+    let target: Vec<usize> = vec![0, 1, 2, 2, 1, 0];
+    gradient_check!(Deep, DeepWorkspace, x, target, 15);
+}
+
+#[test]
+fn residual_at_input_gradients() {
+    let x = inputs::<3>(5, 6);
+    let target = Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]]).unwrap();
+    gradient_check!(SkipAtInput, SkipAtInputWorkspace, x, target, 16);
+}
+
+/// Names follow PyTorch's nested `nn.Sequential`.
+#[test]
+fn parameter_names_follow_pytorch() {
+    let net = Deep::<f64>::new(&mut seeded(0));
+    let mut names = Vec::new();
+    net.visit_params(&mut |n, _| names.push(n));
+    assert_eq!(
+        names,
+        [
+            "0.weight", "0.bias", "1.weight", "1.bias", "3.0.weight", "3.0.bias", "3.2.0.weight",
+            "3.2.0.bias", "3.2.1.weight", "3.2.1.bias", "4.weight", "7.1.weight", "7.1.bias",
+            "8.weight", "8.bias",
+        ]
+    );
+    let mut buffers = Vec::new();
+    net.visit_buffers(&mut |n, _| buffers.push(n));
+    assert_eq!(
+        buffers,
+        [
+            "1.running_mean", "1.running_var", "1.num_batches_tracked", "5.running_mean",
+            "5.running_var", "5.num_batches_tracked",
+        ]
+    );
+}
