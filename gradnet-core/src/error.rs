@@ -92,6 +92,39 @@ pub enum Error {
         min: usize,
         /// Rows given.
         found: usize,
+    /// The total gradient norm of a step is NaN or infinite, so clipping by norm is
+    /// undefined (PyTorch's `clip_grad_norm_(..., error_if_nonfinite=True)`). The
+    /// gradients are left as they were.
+    #[error("the total gradient norm is {norm}: some gradient holds a NaN or infinity")]
+    NonFiniteGradNorm {
+        /// The total L2 norm, computed in f64.
+        norm: f64,
+    },
+    /// A NaN or infinity produced inside the network, caught by
+    /// [`crate::diagnostics::check_finite`] when non-finite detection is on.
+    #[error("non-finite value {value} at index {index} in the {pass} pass of {layer}")]
+    NonFiniteValue {
+        /// The layer (or parameter) whose output held the value.
+        layer: &'static str,
+        /// The pass that produced it.
+        pass: crate::diagnostics::Pass,
+        /// Flat index of the first non-finite value in that output.
+        index: usize,
+        /// The value itself, widened to f64.
+        value: f64,
+    },
+    /// Two walks over one model's parameters that should agree name for name do not
+    /// (gradients or optimizer statistics belonging to another model).
+    #[error("{op}: parameter {index} is {expected}, but {found} was given")]
+    NameMismatch {
+        /// The operation that compared them.
+        op: &'static str,
+        /// Position of the first disagreement in the model's order.
+        index: usize,
+        /// The model's name at that position (`(nothing)` past its end).
+        expected: &'static str,
+        /// The name given (`(nothing)` past its end).
+        found: &'static str,
     },
 }
 
