@@ -92,6 +92,7 @@ pub enum Error {
         min: usize,
         /// Rows given.
         found: usize,
+    },
     /// The total gradient norm of a step is NaN or infinite, so clipping by norm is
     /// undefined (PyTorch's `clip_grad_norm_(..., error_if_nonfinite=True)`). The
     /// gradients are left as they were.
