@@ -235,7 +235,7 @@ pub fn expand(net: &Net) -> TokenStream {
         }
         Some(Clip::Value(n)) => {
             let n = &n.tokens;
-            quote!(#p::clip::clip_grad_value(grads, T::of(#n));)
+            quote!(#p::clip::clip_grad_value(grads, T::of(#n))?;)
         }
     };
     let grads_doc = format!("The gradients of a [`{name_str}`], one buffer per parameter.");
