@@ -13,7 +13,7 @@ pub mod prelude {
         activation::Activation,
         init::Init,
         loss::Loss,
-        optim::Optimizer,
+        optim::{AdamConfig, Optimizer, RmsPropConfig, SgdConfig},
         rng::{seeded, SeededRng},
         Batch, Dense, Error, Gradients, Parameters, Real,
     };

@@ -127,6 +127,32 @@ pub enum Error {
         /// The name given (`(nothing)` past its end).
         found: &'static str,
     },
+    /// An optimizer stepped with a model that has a different number of parameters
+    /// (or gradients) than the model its state was built for on its first step.
+    #[error("{op}: expected {expected} parameters, found {found}")]
+    ParameterCountMismatch {
+        /// The operation that compared them.
+        op: &'static str,
+        /// Number of parameters the state was built for.
+        expected: usize,
+        /// Number of parameters (or gradients) found.
+        found: usize,
+    },
+    /// A parameter, or its gradient, whose length differs from the length an
+    /// optimizer's state was built for on its first step.
+    #[error("{op}: parameter {index} ({name}): expected {expected} values, found {found}")]
+    ParameterLengthMismatch {
+        /// The operation that compared them.
+        op: &'static str,
+        /// Position of the parameter in the model's visit order.
+        index: usize,
+        /// Name of the parameter.
+        name: &'static str,
+        /// Length the state was built for.
+        expected: usize,
+        /// Length found.
+        found: usize,
+    },
 }
 
 /// `Result` with gradnet's [`Error`].

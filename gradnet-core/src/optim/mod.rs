@@ -1,0 +1,270 @@
+//! Optimizers: [`Sgd`], [`Adam`] (also AdamW) and [`RmsProp`], over any model that
+//! implements [`Parameters`].
+//!
+//! | gradnet                                   | PyTorch                    |
+//! |-------------------------------------------|----------------------------|
+//! | `SgdConfig::new(lr).momentum(0.9)`        | `torch.optim.SGD`          |
+//! | `AdamConfig::default()`                   | `torch.optim.Adam`         |
+//! | `AdamConfig::adamw()`                     | `torch.optim.AdamW`        |
+//! | `RmsPropConfig::default()`                | `torch.optim.RMSprop`      |
+//!
+//! Each optimizer follows the pseudo-code of its PyTorch documentation page, with the
+//! same defaults. A configuration is plain data with builder methods; `build` checks
+//! it and returns the optimizer, or [`Error::InvalidParameter`].
+//!
+//! State (momentum buffers, moments) lives in flat buffers, one slice per parameter
+//! in the model's visit order, created on the first [`Optimizer::step`]. That step
+//! also records every parameter's length; later steps check the model and its
+//! gradients against that record before touching anything (two cheap read-only
+//! walks, no hashing of names) and allocate nothing.
+//!
+//! ```
+//! use gradnet_core::{Dense, Parameters};
+//! use gradnet_core::optim::{Optimizer, SgdConfig};
+//! let mut layer = Dense::<f64, 2, 1>::from_parts(vec![1.0, -1.0], Some(vec![0.5]))?;
+//! let mut grads = layer.zero_grads();
+//! grads.weight.copy_from_slice(&[0.5, 0.25]);
+//! grads.bias = Some(vec![1.0]);
+//! let mut opt = SgdConfig::new(0.1).momentum(0.9).build()?;
+//! opt.track_update_norms(true);
+//! opt.step(&mut layer, &grads)?;
+//! // first momentum step: buf = g, p = p - lr * buf
+//! assert_eq!(layer.weight, vec![1.0 - 0.1 * 0.5, -1.0 - 0.1 * 0.25]);
+//! assert_eq!(opt.update_norms()[1].0, "bias");
+//! # Ok::<(), gradnet_core::Error>(())
+//! ```
+
+mod adam;
+mod rmsprop;
+mod sgd;
+
+pub use adam::{Adam, AdamConfig, WeightDecay};
+pub use rmsprop::{RmsProp, RmsPropConfig};
+pub use sgd::{Sgd, SgdConfig};
+
+use crate::error::{Error, Result};
+use crate::params::{Gradients, Parameters};
+use crate::real::Real;
+
+/// Something that updates a model's parameters from their gradients.
+pub trait Optimizer<T: Real> {
+    /// One update of every parameter from its gradient.
+    ///
+    /// # Errors
+    /// [`Error::ParameterCountMismatch`] or [`Error::ParameterLengthMismatch`] if the
+    /// model or its gradients do not have the parameters the first step saw (or a
+    /// gradient's length differs from its parameter's). Nothing is updated then.
+    fn step<M: Parameters<T> + ?Sized>(&mut self, model: &mut M, grads: &M::Grads) -> Result<()>;
+
+    /// The current learning rate.
+    fn learning_rate(&self) -> f64;
+
+    /// Sets the learning rate for the following steps (what a schedule does).
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `lr` is negative or not finite; the rate is
+    /// left unchanged then.
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
+
+    /// Per-parameter L2 norms of the last step's update, `||after - before||`, as
+    /// `(name, norm)` in visit order. Empty unless tracking is on.
+    fn update_norms(&self) -> &[(&'static str, T)];
+
+    /// Turns tracking of update norms on or off (off by default).
+    fn track_update_norms(&mut self, on: bool);
+}
+
+/// `Ok` if `value` is finite and `>= 0`.
+fn non_negative(name: &'static str, value: f64) -> Result<()> {
+    if value.is_finite() && value >= 0.0 {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            reason: "must be finite and >= 0",
+        })
+    }
+}
+
+/// `Ok` if `value` lies in `[0, 1)`.
+fn unit_open(name: &'static str, value: f64) -> Result<()> {
+    if (0.0..1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            reason: "must lie in [0, 1)",
+        })
+    }
+}
+
+/// `Ok` if `value` lies in `[0, 1]`.
+fn unit_closed(name: &'static str, value: f64) -> Result<()> {
+    if (0.0..=1.0).contains(&value) {
+        Ok(())
+    } else {
+        Err(Error::InvalidParameter {
+            name,
+            value,
+            reason: "must lie in [0, 1]",
+        })
+    }
+}
+
+/// What every optimizer keeps besides its own buffers: where each parameter's state
+/// lives, the step count, the learning rate and the update norms.
+#[derive(Clone, Debug)]
+struct Core<T> {
+    /// Learning rate, checked.
+    lr: f64,
+    /// Steps taken so far.
+    steps: u64,
+    /// Parameter names in visit order, recorded on the first step.
+    names: Vec<&'static str>,
+    /// `offsets[i]..offsets[i + 1]` is parameter `i`'s slice of the flat state
+    /// buffers; empty before the first step.
+    offsets: Vec<usize>,
+    /// Whether update norms are tracked.
+    track: bool,
+    /// The last step's update norms, sized once.
+    norms: Vec<(&'static str, T)>,
+}
+
+impl<T: Real> Core<T> {
+    fn new(lr: f64) -> Self {
+        Core {
+            lr,
+            steps: 0,
+            names: Vec::new(),
+            offsets: Vec::new(),
+            track: false,
+            norms: Vec::new(),
+        }
+    }
+
+    /// Total number of scalars over all parameters (0 before the first step).
+    fn total(&self) -> usize {
+        self.offsets.last().copied().unwrap_or(0)
+    }
+
+    fn set_lr(&mut self, lr: f64) -> Result<()> {
+        non_negative("learning rate", lr)?;
+        self.lr = lr;
+        Ok(())
+    }
+
+    fn set_tracking(&mut self, on: bool) {
+        self.track = on;
+        if on {
+            self.size_norms();
+        } else {
+            self.norms.clear();
+        }
+    }
+
+    /// Makes `norms` hold one entry per parameter (allocates at most once).
+    fn size_norms(&mut self) {
+        if self.track && self.norms.len() != self.names.len() {
+            self.norms.clear();
+            self.norms
+                .extend(self.names.iter().map(|&name| (name, T::zero())));
+        }
+    }
+
+    /// Records the layout on the first step, or checks the model and its gradients
+    /// against it on later steps; then counts the step and returns its number
+    /// (1 on the first step), as PyTorch's `state["step"]`.
+    fn begin<M: Parameters<T> + ?Sized>(
+        &mut self,
+        op: &'static str,
+        model: &M,
+        grads: &M::Grads,
+    ) -> Result<u64> {
+        if self.offsets.is_empty() {
+            let (names, offsets) = (&mut self.names, &mut self.offsets);
+            offsets.push(0);
+            model.visit_params(&mut |name, v| {
+                names.push(name);
+                offsets.push(offsets[offsets.len() - 1] + v.len());
+            });
+            if let Err(e) = self.check(op, model, grads) {
+                self.names.clear();
+                self.offsets.clear();
+                return Err(e);
+            }
+        } else {
+            self.check(op, model, grads)?;
+        }
+        self.size_norms();
+        self.steps += 1;
+        Ok(self.steps)
+    }
+
+    /// Checks parameters and gradients against the recorded layout.
+    fn check<M: Parameters<T> + ?Sized>(
+        &self,
+        op: &'static str,
+        model: &M,
+        grads: &M::Grads,
+    ) -> Result<()> {
+        let n = self.names.len();
+        let mut walk = Walk {
+            op,
+            offsets: &self.offsets,
+            seen: 0,
+            err: None,
+        };
+        model.visit_params(&mut |name, v| walk.see(name, v.len()));
+        let params = core::mem::take(&mut walk.seen);
+        grads.visit_grads(&mut |name, g| walk.see(name, g.len()));
+        for found in [params, walk.seen] {
+            if found != n {
+                return Err(Error::ParameterCountMismatch {
+                    op,
+                    expected: n,
+                    found,
+                });
+            }
+        }
+        walk.err.map_or(Ok(()), Err)
+    }
+
+    /// Stores `sum_sq` (the squared norm of parameter `i`'s update) if tracking.
+    #[inline]
+    fn record(track: bool, norms: &mut [(&'static str, T)], i: usize, sum_sq: T) {
+        if track {
+            norms[i].1 = sum_sq.sqrt();
+        }
+    }
+}
+
+/// One read-only walk over parameters (or gradients), comparing lengths with the
+/// recorded layout and keeping the first mismatch.
+struct Walk<'a> {
+    op: &'static str,
+    offsets: &'a [usize],
+    seen: usize,
+    err: Option<Error>,
+}
+
+impl Walk<'_> {
+    fn see(&mut self, name: &'static str, len: usize) {
+        let i = self.seen;
+        self.seen += 1;
+        if self.err.is_some() || i + 1 >= self.offsets.len() {
+            return;
+        }
+        let expected = self.offsets[i + 1] - self.offsets[i];
+        if len != expected {
+            self.err = Some(Error::ParameterLengthMismatch {
+                op: self.op,
+                index: i,
+                name,
+                expected,
+                found: len,
+            });
+        }
+    }
+}

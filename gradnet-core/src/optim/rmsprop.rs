@@ -1,0 +1,267 @@
+//! RMSprop, `torch.optim.RMSprop`.
+//! The update rule is in the documentation of [`RmsProp`].
+
+use super::{non_negative, unit_closed, Core, Optimizer};
+use crate::error::Result;
+use crate::params::Parameters;
+use crate::real::Real;
+
+/// Hyper-parameters of [`RmsProp`], PyTorch's names and defaults.
+///
+/// ```
+/// use gradnet_core::optim::RmsPropConfig;
+/// let opt = RmsPropConfig::default().momentum(0.9).centered(true).build::<f32>()?;
+/// assert_eq!(opt.config().lr, 1e-2);
+/// assert!(RmsPropConfig::default().alpha(1.5).build::<f32>().is_err());
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RmsPropConfig {
+    /// Learning rate (default `1e-2`).
+    pub lr: f64,
+    /// Smoothing constant of the squared-gradient average (default `0.99`).
+    pub alpha: f64,
+    /// Added to the denominator (default `1e-8`).
+    pub eps: f64,
+    /// L2 penalty added to the gradient (default 0).
+    pub weight_decay: f64,
+    /// Momentum factor (default 0).
+    pub momentum: f64,
+    /// Normalize by an estimate of the gradient's variance instead of its second
+    /// moment (default off).
+    pub centered: bool,
+}
+
+impl Default for RmsPropConfig {
+    /// `torch.optim.RMSprop`'s defaults.
+    fn default() -> Self {
+        RmsPropConfig {
+            lr: 1e-2,
+            alpha: 0.99,
+            eps: 1e-8,
+            weight_decay: 0.0,
+            momentum: 0.0,
+            centered: false,
+        }
+    }
+}
+
+impl RmsPropConfig {
+    /// RMSprop with learning rate `lr` and PyTorch's other defaults.
+    pub fn new(lr: f64) -> Self {
+        RmsPropConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the learning rate.
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Sets the smoothing constant.
+    pub fn alpha(mut self, alpha: f64) -> Self {
+        self.alpha = alpha;
+        self
+    }
+
+    /// Sets the term added to the denominator.
+    pub fn eps(mut self, eps: f64) -> Self {
+        self.eps = eps;
+        self
+    }
+
+    /// Sets the L2 penalty.
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Sets the momentum factor.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Turns the centered variant on or off.
+    pub fn centered(mut self, centered: bool) -> Self {
+        self.centered = centered;
+        self
+    }
+
+    /// Checks the hyper-parameters.
+    ///
+    /// # Errors
+    /// [`crate::Error::InvalidParameter`] if `lr`, `eps`, `weight_decay` or
+    /// `momentum` is negative or not finite, or `alpha` lies outside `[0, 1]`.
+    pub fn validate(&self) -> Result<()> {
+        non_negative("learning rate", self.lr)?;
+        unit_closed("alpha", self.alpha)?;
+        non_negative("eps", self.eps)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        non_negative("momentum", self.momentum)
+    }
+
+    /// The optimizer, after [`validate`](Self::validate).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn build<T: Real>(self) -> Result<RmsProp<T>> {
+        RmsProp::new(self)
+    }
+}
+
+/// RMSprop, optionally centered and with momentum.
+///
+/// From the pseudo-code of PyTorch's documentation (`maximize` off), with learning
+/// rate `lr`, smoothing constant `alpha`, weight decay `wd`, momentum `mu`:
+///
+/// ```text
+/// g = grad + wd * p                      (if wd != 0)
+/// v = alpha * v + (1 - alpha) * g^2
+/// v~ = v
+/// if centered:
+///     g_ave = alpha * g_ave + (1 - alpha) * g
+///     v~ = v - g_ave^2
+/// if mu > 0:
+///     b = mu * b + g / (sqrt(v~) + eps)
+///     p = p - lr * b
+/// else:
+///     p = p - lr * g / (sqrt(v~) + eps)
+/// ```
+///
+/// `eps` is added after the square root (TensorFlow adds it inside). Defaults as in
+/// PyTorch: `lr = 1e-2`, `alpha = 0.99`, `eps = 1e-8`, no weight decay, no momentum,
+/// not centered.
+#[derive(Clone, Debug)]
+pub struct RmsProp<T> {
+    cfg: RmsPropConfig,
+    core: Core<T>,
+    /// Running averages of the squared gradient, one slice per parameter.
+    square_avg: Vec<T>,
+    /// Running averages of the gradient; empty unless centered.
+    grad_avg: Vec<T>,
+    /// Momentum buffers; empty without momentum.
+    buf: Vec<T>,
+}
+
+impl<T: Real> RmsProp<T> {
+    /// An optimizer with the given hyper-parameters and no state yet.
+    ///
+    /// # Errors
+    /// As [`RmsPropConfig::validate`].
+    pub fn new(cfg: RmsPropConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(RmsProp {
+            cfg,
+            core: Core::new(cfg.lr),
+            square_avg: Vec::new(),
+            grad_avg: Vec::new(),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The hyper-parameters, with the current learning rate.
+    pub fn config(&self) -> RmsPropConfig {
+        RmsPropConfig {
+            lr: self.core.lr,
+            ..self.cfg
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.core.steps
+    }
+}
+
+impl<T: Real> Optimizer<T> for RmsProp<T> {
+    fn step<M: Parameters<T> + ?Sized>(&mut self, model: &mut M, grads: &M::Grads) -> Result<()> {
+        self.core.begin("RmsProp::step", model, grads)?;
+        let total = self.core.total();
+        let centered = self.cfg.centered;
+        let use_momentum = self.cfg.momentum > 0.0;
+        if self.square_avg.len() != total {
+            self.square_avg.resize(total, T::zero());
+            if centered {
+                self.grad_avg.resize(total, T::zero());
+            }
+            if use_momentum {
+                self.buf.resize(total, T::zero());
+            }
+        }
+        let lr = T::of(self.core.lr);
+        let alpha = T::of(self.cfg.alpha);
+        let one_alpha = T::of(1.0 - self.cfg.alpha);
+        let eps = T::of(self.cfg.eps);
+        let decay = self.cfg.weight_decay != 0.0;
+        let wd = T::of(self.cfg.weight_decay);
+        let mu = T::of(self.cfg.momentum);
+
+        let Core {
+            offsets,
+            track,
+            norms,
+            ..
+        } = &mut self.core;
+        let track = *track;
+        let (sq_avgs, g_avgs, bufs) = (&mut self.square_avg, &mut self.grad_avg, &mut self.buf);
+        let mut i = 0;
+        model.visit_params_mut(grads, &mut |p| {
+            let r = offsets[i]..offsets[i + 1];
+            let sq_avg = &mut sq_avgs[r.clone()];
+            let g_avg = if centered {
+                &mut g_avgs[r.clone()]
+            } else {
+                &mut [][..]
+            };
+            let buf = if use_momentum {
+                &mut bufs[r]
+            } else {
+                &mut [][..]
+            };
+            let mut sum_sq = T::zero();
+            for (j, (x, &g)) in p.value.iter_mut().zip(p.grad).enumerate() {
+                let old = *x;
+                let g = if decay { g + wd * old } else { g };
+                sq_avg[j] = alpha * sq_avg[j] + one_alpha * g * g;
+                let var = if centered {
+                    g_avg[j] = alpha * g_avg[j] + one_alpha * g;
+                    sq_avg[j] - g_avg[j] * g_avg[j]
+                } else {
+                    sq_avg[j]
+                };
+                let denom = var.sqrt() + eps;
+                let new = if use_momentum {
+                    buf[j] = mu * buf[j] + g / denom;
+                    old - lr * buf[j]
+                } else {
+                    old - lr * (g / denom)
+                };
+                sum_sq += (new - old) * (new - old);
+                *x = new;
+            }
+            Core::record(track, norms, i, sum_sq);
+            i += 1;
+        });
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.core.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.core.set_lr(lr)
+    }
+
+    fn update_norms(&self) -> &[(&'static str, T)] {
+        &self.core.norms
+    }
+
+    fn track_update_norms(&mut self, on: bool) {
+        self.core.set_tracking(on);
+    }
+}

@@ -1,0 +1,236 @@
+//! Stochastic gradient descent with momentum, `torch.optim.SGD`.
+//! The update rule is in the documentation of [`Sgd`].
+
+use super::{non_negative, unit_closed, Core, Optimizer};
+use crate::error::{Error, Result};
+use crate::params::Parameters;
+use crate::real::Real;
+
+/// Hyper-parameters of [`Sgd`], PyTorch's names and defaults.
+///
+/// ```
+/// use gradnet_core::optim::SgdConfig;
+/// let opt = SgdConfig::new(0.1).momentum(0.9).nesterov(true).weight_decay(1e-4).build::<f32>()?;
+/// assert_eq!(opt.config().momentum, 0.9);
+/// assert!(SgdConfig::new(0.1).nesterov(true).build::<f32>().is_err()); // no momentum
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SgdConfig {
+    /// Learning rate (default `1e-3`).
+    pub lr: f64,
+    /// Momentum factor (default 0: plain SGD).
+    pub momentum: f64,
+    /// Dampening of the momentum (default 0); not applied on the first step.
+    pub dampening: f64,
+    /// Nesterov momentum (default off).
+    pub nesterov: bool,
+    /// L2 penalty added to the gradient (default 0).
+    pub weight_decay: f64,
+}
+
+impl Default for SgdConfig {
+    fn default() -> Self {
+        SgdConfig {
+            lr: 1e-3,
+            momentum: 0.0,
+            dampening: 0.0,
+            nesterov: false,
+            weight_decay: 0.0,
+        }
+    }
+}
+
+impl SgdConfig {
+    /// Plain SGD with learning rate `lr`.
+    pub fn new(lr: f64) -> Self {
+        SgdConfig {
+            lr,
+            ..Self::default()
+        }
+    }
+
+    /// Sets the learning rate.
+    pub fn lr(mut self, lr: f64) -> Self {
+        self.lr = lr;
+        self
+    }
+
+    /// Sets the momentum factor.
+    pub fn momentum(mut self, momentum: f64) -> Self {
+        self.momentum = momentum;
+        self
+    }
+
+    /// Sets the dampening of the momentum.
+    pub fn dampening(mut self, dampening: f64) -> Self {
+        self.dampening = dampening;
+        self
+    }
+
+    /// Turns Nesterov momentum on or off.
+    pub fn nesterov(mut self, nesterov: bool) -> Self {
+        self.nesterov = nesterov;
+        self
+    }
+
+    /// Sets the L2 penalty.
+    pub fn weight_decay(mut self, weight_decay: f64) -> Self {
+        self.weight_decay = weight_decay;
+        self
+    }
+
+    /// Checks the hyper-parameters.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `lr`, `momentum` or `weight_decay` is negative
+    /// or not finite, `dampening` lies outside `[0, 1]`, or `nesterov` is on without
+    /// a positive momentum and zero dampening.
+    pub fn validate(&self) -> Result<()> {
+        non_negative("learning rate", self.lr)?;
+        non_negative("momentum", self.momentum)?;
+        unit_closed("dampening", self.dampening)?;
+        non_negative("weight_decay", self.weight_decay)?;
+        if self.nesterov && self.momentum == 0.0 {
+            return Err(Error::InvalidParameter {
+                name: "momentum",
+                value: self.momentum,
+                reason: "Nesterov momentum needs momentum > 0",
+            });
+        }
+        if self.nesterov && self.dampening != 0.0 {
+            return Err(Error::InvalidParameter {
+                name: "dampening",
+                value: self.dampening,
+                reason: "Nesterov momentum needs zero dampening",
+            });
+        }
+        Ok(())
+    }
+
+    /// The optimizer, after [`validate`](Self::validate).
+    ///
+    /// # Errors
+    /// As [`validate`](Self::validate).
+    pub fn build<T: Real>(self) -> Result<Sgd<T>> {
+        Sgd::new(self)
+    }
+}
+
+/// SGD with optional momentum, Nesterov momentum and weight decay.
+///
+/// From the pseudo-code of PyTorch's documentation (`maximize` off), with learning
+/// rate `lr`, weight decay `wd`, momentum `mu`, dampening `tau`, per step `t >= 1`:
+///
+/// ```text
+/// g = grad + wd * p                      (if wd != 0)
+/// if mu != 0:
+///     b = g                              (t = 1: no dampening on the first step)
+///     b = mu * b + (1 - tau) * g         (t > 1)
+///     g = g + mu * b  if nesterov, else  g = b
+/// p = p - lr * g
+/// ```
+///
+/// Defaults as in PyTorch: `lr = 1e-3`, everything else 0 / off. Nesterov momentum
+/// needs `momentum > 0` and `dampening = 0`.
+#[derive(Clone, Debug)]
+pub struct Sgd<T> {
+    cfg: SgdConfig,
+    core: Core<T>,
+    /// Momentum buffers, one slice per parameter; empty without momentum.
+    buf: Vec<T>,
+}
+
+impl<T: Real> Sgd<T> {
+    /// An optimizer with the given hyper-parameters and no state yet.
+    ///
+    /// # Errors
+    /// As [`SgdConfig::validate`].
+    pub fn new(cfg: SgdConfig) -> Result<Self> {
+        cfg.validate()?;
+        Ok(Sgd {
+            cfg,
+            core: Core::new(cfg.lr),
+            buf: Vec::new(),
+        })
+    }
+
+    /// The hyper-parameters, with the current learning rate.
+    pub fn config(&self) -> SgdConfig {
+        SgdConfig {
+            lr: self.core.lr,
+            ..self.cfg
+        }
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> u64 {
+        self.core.steps
+    }
+}
+
+impl<T: Real> Optimizer<T> for Sgd<T> {
+    fn step<M: Parameters<T> + ?Sized>(&mut self, model: &mut M, grads: &M::Grads) -> Result<()> {
+        let t = self.core.begin("Sgd::step", model, grads)?;
+        let use_momentum = self.cfg.momentum != 0.0;
+        if use_momentum && self.buf.len() != self.core.total() {
+            self.buf.resize(self.core.total(), T::zero());
+        }
+        let first = t == 1;
+        let nesterov = self.cfg.nesterov;
+        let lr = T::of(self.core.lr);
+        let wd = T::of(self.cfg.weight_decay);
+        let decay = self.cfg.weight_decay != 0.0;
+        let mu = T::of(self.cfg.momentum);
+        let keep = T::of(1.0 - self.cfg.dampening);
+        let Core {
+            offsets,
+            track,
+            norms,
+            ..
+        } = &mut self.core;
+        let track = *track;
+        let buf = &mut self.buf;
+        let mut i = 0;
+        model.visit_params_mut(grads, &mut |p| {
+            let mut sum_sq = T::zero();
+            if use_momentum {
+                let b = &mut buf[offsets[i]..offsets[i + 1]];
+                for ((x, &g), b) in p.value.iter_mut().zip(p.grad).zip(b) {
+                    let g = if decay { g + wd * *x } else { g };
+                    *b = if first { g } else { mu * *b + keep * g };
+                    let d = if nesterov { g + mu * *b } else { *b };
+                    let new = *x - lr * d;
+                    sum_sq += (new - *x) * (new - *x);
+                    *x = new;
+                }
+            } else {
+                for (x, &g) in p.value.iter_mut().zip(p.grad) {
+                    let g = if decay { g + wd * *x } else { g };
+                    let new = *x - lr * g;
+                    sum_sq += (new - *x) * (new - *x);
+                    *x = new;
+                }
+            }
+            Core::record(track, norms, i, sum_sq);
+            i += 1;
+        });
+        Ok(())
+    }
+
+    fn learning_rate(&self) -> f64 {
+        self.core.lr
+    }
+
+    fn set_learning_rate(&mut self, lr: f64) -> Result<()> {
+        self.core.set_lr(lr)
+    }
+
+    fn update_norms(&self) -> &[(&'static str, T)] {
+        &self.core.norms
+    }
+
+    fn track_update_norms(&mut self, on: bool) {
+        self.core.set_tracking(on);
+    }
+}
