@@ -26,8 +26,12 @@ fn dense(c: &mut Criterion) {
     let layer = Dense::<f32, IN, OUT>::new(&Init::he_normal(), true, &mut rng);
     let x = {
         use gradnet::rand::RngExt;
-        Batch::<f32, IN>::from_vec((0..ROWS * IN).map(|_| rng.random_range(-1.0..1.0)).collect())
-            .expect("finite data")
+        Batch::<f32, IN>::from_vec(
+            (0..ROWS * IN)
+                .map(|_| rng.random_range(-1.0..1.0))
+                .collect(),
+        )
+        .expect("finite data")
     };
     let (mut z, mut y) = (Batch::new(), Batch::new());
     let mut dy = Batch::<f32, OUT>::zeros(ROWS);
@@ -37,7 +41,17 @@ fn dense(c: &mut Criterion) {
         b.iter(|| {
             layer.forward_act(black_box(&x), Relu, &mut z, &mut y);
             dy.as_mut_slice().copy_from_slice(y.as_slice());
-            layer.backward_act(Relu, &x, &z, &y, &mut dy, &mut grads, Write::Overwrite, Some(&mut dx), Write::Overwrite);
+            layer.backward_act(
+                Relu,
+                &x,
+                &z,
+                &y,
+                &mut dy,
+                &mut grads,
+                Write::Overwrite,
+                Some(&mut dx),
+                Write::Overwrite,
+            );
             black_box(&grads);
         })
     });
@@ -49,9 +63,27 @@ fn dense(c: &mut Criterion) {
     let mut gx = vec![0.0f32; ROWS * IN];
     group.bench_function(BenchmarkId::new("gemm_alone", "3 products"), |b| {
         b.iter(|| {
-            gemm(1.0, MatRef::row_major(x.as_slice(), ROWS, IN), MatRef::row_major(&w, OUT, IN).t(), 0.0, MatMut::row_major(&mut yb, ROWS, OUT));
-            gemm(1.0, MatRef::row_major(&yb, ROWS, OUT).t(), MatRef::row_major(x.as_slice(), ROWS, IN), 0.0, MatMut::row_major(&mut gw, OUT, IN));
-            gemm(1.0, MatRef::row_major(&yb, ROWS, OUT), MatRef::row_major(&w, OUT, IN), 0.0, MatMut::row_major(&mut gx, ROWS, IN));
+            gemm(
+                1.0,
+                MatRef::row_major(x.as_slice(), ROWS, IN),
+                MatRef::row_major(&w, OUT, IN).t(),
+                0.0,
+                MatMut::row_major(&mut yb, ROWS, OUT),
+            );
+            gemm(
+                1.0,
+                MatRef::row_major(&yb, ROWS, OUT).t(),
+                MatRef::row_major(x.as_slice(), ROWS, IN),
+                0.0,
+                MatMut::row_major(&mut gw, OUT, IN),
+            );
+            gemm(
+                1.0,
+                MatRef::row_major(&yb, ROWS, OUT),
+                MatRef::row_major(&w, OUT, IN),
+                0.0,
+                MatMut::row_major(&mut gx, ROWS, IN),
+            );
             black_box((&gw, &gx));
         })
     });

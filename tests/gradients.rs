@@ -53,7 +53,8 @@ macro_rules! gradient_check {
         let loss_of = |n: &$net<f64>, x: &Batch<f64, { $net::INPUT }>| {
             let mut n = n.clone();
             let mut g = n.zero_grads();
-            n.loss_and_grad(x, &target, &mut $ws::with_seed(9), &mut g).unwrap()
+            n.loss_and_grad(x, &target, &mut $ws::with_seed(9), &mut g)
+                .unwrap()
         };
         let mut grads = net.zero_grads().with_input_grad();
         let mut trained = net.clone();
@@ -74,11 +75,16 @@ macro_rules! gradient_check {
         }
         let gx = grads.input.as_ref().expect("input gradient was asked for");
         for i in 0..x.as_slice().len() {
-            check_one(&format!("input [{i}]"), gx.as_slice()[i], x.as_slice()[i], |v| {
-                let mut xv = x.as_slice().to_vec();
-                xv[i] = v;
-                loss_of(&net, &Batch::from_vec(xv).unwrap())
-            });
+            check_one(
+                &format!("input [{i}]"),
+                gx.as_slice()[i],
+                x.as_slice()[i],
+                |v| {
+                    let mut xv = x.as_slice().to_vec();
+                    xv[i] = v;
+                    loss_of(&net, &Batch::from_vec(xv).unwrap())
+                },
+            );
         }
         analytic.len()
     }};
@@ -158,7 +164,8 @@ network! {
 #[test]
 fn saturating_network_gradients() {
     let x = inputs::<3>(4, 1);
-    let target = Batch::<f64, 2>::from_rows(&[[0.1, -0.2], [0.3, 0.5], [-1.0, 0.0], [0.2, 0.2]]).unwrap();
+    let target =
+        Batch::<f64, 2>::from_rows(&[[0.1, -0.2], [0.3, 0.5], [-1.0, 0.0], [0.2, 0.2]]).unwrap();
     let n = gradient_check!(Saturating, SaturatingWorkspace, x, target, 11);
     assert_eq!(n, 3 * 5 + 5 + 5 * 4 + 4 + 4 * 2 + 2);
 }
@@ -193,7 +200,8 @@ fn gradients_are_not_trivial() {
     let x = inputs::<3>(4, 1);
     let target = Batch::<f64, 2>::from_rows(&[[1.0, -1.0]; 4]).unwrap();
     let mut g = net.zero_grads();
-    net.loss_and_grad(&x, &target, &mut SaturatingWorkspace::new(), &mut g).unwrap();
+    net.loss_and_grad(&x, &target, &mut SaturatingWorkspace::new(), &mut g)
+        .unwrap();
     assert!(flat_grads(&g).iter().filter(|v| v.abs() > 1e-6).count() > 40);
 }
 
@@ -250,7 +258,9 @@ fn normalization_dropout_and_residual_gradients() {
 #[test]
 fn residual_at_input_gradients() {
     let x = inputs::<3>(5, 6);
-    let target = Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]]).unwrap();
+    let target =
+        Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]])
+            .unwrap();
     gradient_check!(SkipAtInput, SkipAtInputWorkspace, x, target, 16);
 }
 
@@ -263,9 +273,21 @@ fn parameter_names_follow_pytorch() {
     assert_eq!(
         names,
         [
-            "0.weight", "0.bias", "1.weight", "1.bias", "3.0.weight", "3.0.bias", "3.2.0.weight",
-            "3.2.0.bias", "3.2.1.weight", "3.2.1.bias", "4.weight", "7.1.weight", "7.1.bias",
-            "8.weight", "8.bias",
+            "0.weight",
+            "0.bias",
+            "1.weight",
+            "1.bias",
+            "3.0.weight",
+            "3.0.bias",
+            "3.2.0.weight",
+            "3.2.0.bias",
+            "3.2.1.weight",
+            "3.2.1.bias",
+            "4.weight",
+            "7.1.weight",
+            "7.1.bias",
+            "8.weight",
+            "8.bias",
         ]
     );
     let mut buffers = Vec::new();
@@ -273,8 +295,12 @@ fn parameter_names_follow_pytorch() {
     assert_eq!(
         buffers,
         [
-            "1.running_mean", "1.running_var", "1.num_batches_tracked", "5.running_mean",
-            "5.running_var", "5.num_batches_tracked",
+            "1.running_mean",
+            "1.running_var",
+            "1.num_batches_tracked",
+            "5.running_mean",
+            "5.running_var",
+            "5.num_batches_tracked",
         ]
     );
 }

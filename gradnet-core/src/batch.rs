@@ -248,7 +248,14 @@ mod tests {
         let err = Batch::<f32, 2>::from_slice(&[1.0, 2.0, f32::INFINITY, 0.0]).unwrap_err();
         assert!(matches!(err, Error::NonFinite { row: 1, col: 0, .. }));
         let err = Batch::<f32, 2>::from_row_slices(&[vec![1.0, 2.0], vec![3.0]]).unwrap_err();
-        assert!(matches!(err, Error::WidthMismatch { expected: 2, found: 1, .. }));
+        assert!(matches!(
+            err,
+            Error::WidthMismatch {
+                expected: 2,
+                found: 1,
+                ..
+            }
+        ));
     }
 
     #[test]

@@ -327,7 +327,9 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         if let Some(dx) = dx {
             match dx_write {
                 Write::Overwrite => dx.set_rows(rows),
-                Write::Accumulate => assert_eq!(dx.rows(), rows, "dense backward: dx has wrong rows"),
+                Write::Accumulate => {
+                    assert_eq!(dx.rows(), rows, "dense backward: dx has wrong rows")
+                }
             }
             if direct {
                 if dx_write == Write::Overwrite {

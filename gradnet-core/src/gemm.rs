@@ -110,7 +110,11 @@ impl<'a, T> MatMut<'a, T> {
         );
         // Distinct (i, j) must map to distinct offsets: require the larger stride to
         // step over the whole extent of the smaller one.
-        let (small, small_n, big) = if rs <= cs { (rs, rows, cs) } else { (cs, cols, rs) };
+        let (small, small_n, big) = if rs <= cs {
+            (rs, rows, cs)
+        } else {
+            (cs, cols, rs)
+        };
         assert!(
             small_n <= 1 || big >= small * small_n || (rows <= 1 || cols <= 1),
             "a mutable view cannot have elements that alias"
@@ -164,12 +168,21 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: M
     if k == 0 {
         // C = beta C; matrixmultiply handles this too, but spell it out.
         let MatMut {
-            data, rs, cs, rows, cols, ..
+            data,
+            rs,
+            cs,
+            rows,
+            cols,
+            ..
         } = c;
         for i in 0..rows {
             for j in 0..cols {
                 let v = &mut data[i * rs + j * cs];
-                *v = if beta == T::zero() { T::zero() } else { beta * *v };
+                *v = if beta == T::zero() {
+                    T::zero()
+                } else {
+                    beta * *v
+                };
             }
         }
         return;
@@ -261,7 +274,10 @@ mod tests {
             gemm(0.7, av, bv, beta, MatMut::row_major(&mut c1, m, n));
             gemm_naive(0.7, av, bv, beta, MatMut::row_major(&mut c2, m, n));
             for (x, y) in c1.iter().zip(&c2) {
-                assert!((x - y).abs() <= 1e-12 * (1.0 + y.abs()), "case {case}: {x} vs {y}");
+                assert!(
+                    (x - y).abs() <= 1e-12 * (1.0 + y.abs()),
+                    "case {case}: {x} vs {y}"
+                );
             }
         }
     }
@@ -271,7 +287,13 @@ mod tests {
         let a = [1.0f32, 2.0];
         let b = [3.0f32, 4.0];
         let mut c = [f32::NAN];
-        gemm(1.0, MatRef::row_major(&a, 1, 2), MatRef::row_major(&b, 2, 1), 0.0, MatMut::row_major(&mut c, 1, 1));
+        gemm(
+            1.0,
+            MatRef::row_major(&a, 1, 2),
+            MatRef::row_major(&b, 2, 1),
+            0.0,
+            MatMut::row_major(&mut c, 1, 1),
+        );
         assert_eq!(c, [11.0]);
     }
 

@@ -82,9 +82,7 @@ impl Real for f32 {
     ) {
         // SAFETY: forwarded from the caller's contract.
         unsafe {
-            matrixmultiply::sgemm(
-                m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
-            )
+            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
         }
     }
 }
@@ -120,9 +118,7 @@ impl Real for f64 {
     ) {
         // SAFETY: forwarded from the caller's contract.
         unsafe {
-            matrixmultiply::dgemm(
-                m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc,
-            )
+            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
         }
     }
 }
