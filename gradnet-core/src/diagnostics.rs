@@ -712,3 +712,32 @@ impl<T: Real> GradientMonitor<T> {
         self.streak = 0;
     }
 }
+
+/// Checks every gradient of one layer, reporting the first NaN or infinity as
+/// [`Error::NonFiniteValue`] in the backward pass of `layer` (the index counts across
+/// the layer's gradients in visit order). Generated training passes call this when
+/// anomaly detection is on.
+///
+/// # Errors
+/// [`Error::NonFiniteValue`].
+pub fn check_finite_layer_grads<T: Real, G: Gradients<T>>(
+    layer: &'static str,
+    grads: &G,
+) -> Result<()> {
+    let mut result = Ok(());
+    let mut offset = 0;
+    grads.visit_grads(&mut |_, g| {
+        if result.is_ok() {
+            if let Some(i) = g.iter().position(|v| !v.is_finite()) {
+                result = Err(Error::NonFiniteValue {
+                    layer,
+                    pass: Pass::Backward,
+                    index: offset + i,
+                    value: g[i].as_f64(),
+                });
+            }
+        }
+        offset += g.len();
+    });
+    result
+}

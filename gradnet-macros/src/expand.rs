@@ -440,6 +440,8 @@ fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
             #( #names: #tys, )*
             /// Draws dropout masks; seeded when the workspace is made, so runs repeat.
             rng: #p::SeededRng,
+            /// Whether training passes check every output and gradient for NaN/Inf.
+            detect_anomaly: bool,
         }
 
         impl<T: #p::Real> #ws_name<T> {
@@ -453,7 +455,23 @@ fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
                 #ws_name {
                     #( #names: ::core::default::Default::default(), )*
                     rng: #p::rng::seeded(seed),
+                    detect_anomaly: false,
                 }
+            }
+
+            /// Turns NaN/Inf detection on or off (off by default), like
+            /// `torch.autograd.set_detect_anomaly`: when on, `loss_and_grad` checks
+            /// every layer's output in the forward pass and every gradient in the
+            /// backward pass, and returns `Error::NonFiniteValue` naming the layer and
+            /// the pass where a NaN or infinity first appeared. When off, the checks
+            /// are skipped.
+            pub fn set_detect_anomaly(&mut self, on: bool) {
+                self.detect_anomaly = on;
+            }
+
+            /// Whether NaN/Inf detection is on.
+            pub fn detect_anomaly(&self) -> bool {
+                self.detect_anomaly
             }
         }
 
@@ -522,6 +540,32 @@ fn eval_forward(g: &Graph) -> TokenStream {
     }
 }
 
+/// `if ws.detect_anomaly { check_finite(name, pass, buffer)?; }`: opt-in, a
+/// predictable branch when off.
+fn finite_check(name: &str, backward: bool, buf: TokenStream) -> TokenStream {
+    let p = rt();
+    let pass = if backward {
+        quote!(#p::diagnostics::Pass::Backward)
+    } else {
+        quote!(#p::diagnostics::Pass::Forward)
+    };
+    quote! {
+        if ws.detect_anomaly {
+            #p::diagnostics::check_finite(#name, #pass, #buf.as_slice())?;
+        }
+    }
+}
+
+/// The same check over every gradient of a layer.
+fn grads_check(name: &str, field: &syn::Ident) -> TokenStream {
+    let p = rt();
+    quote! {
+        if ws.detect_anomaly {
+            #p::diagnostics::check_finite_layer_grads(#name, &grads.#field)?;
+        }
+    }
+}
+
 /// Training-mode forward, the loss, and the backward pass in reverse.
 fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     let p = rt();
@@ -536,21 +580,33 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     for s in &g.steps {
         let yf = vfield(s.output());
         match s {
-            Step::Dense { layer, act, x, y } => {
+            Step::Dense {
+                layer,
+                act,
+                act_layer,
+                x,
+                y,
+            } => {
                 let f = &layer.field;
                 let xd = data(*x);
-                match act {
-                    Some(a) => {
+                match (act, act_layer) {
+                    (Some(a), Some(al)) => {
                         let a = act_value(a);
                         let z = format_ident!("z{}", y);
                         fwd.push(quote!(self.#f.forward_act(#xd, #a, &mut ws.#z, &mut ws.#yf);));
+                        fwd.push(finite_check(&layer.path, false, quote!(ws.#z)));
+                        fwd.push(finite_check(&al.path, false, quote!(ws.#yf)));
                     }
-                    None => fwd.push(quote!(self.#f.forward(#xd, &mut ws.#yf);)),
+                    _ => {
+                        fwd.push(quote!(self.#f.forward(#xd, &mut ws.#yf);));
+                        fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
+                    }
                 }
             }
-            Step::Act { act, x, .. } => {
+            Step::Act { layer, act, x, .. } => {
                 let (xd, a) = (data(*x), act_value(act));
                 fwd.push(quote!(#p::ops::act_forward(#a, #xd, &mut ws.#yf);));
+                fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
             }
             Step::Layer { layer, x, y } => {
                 let f = &layer.field;
@@ -570,6 +626,7 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                     }
                     _ => quote!(self.#f.forward(#xd, &mut ws.#yf);),
                 });
+                fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
             }
             Step::Add { a, b, .. } => {
                 let (ad, bd) = (data(*a), data(*b));
@@ -592,7 +649,14 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     } else {
         quote!(&ws.#ow)
     };
-    let loss_line = quote!(let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;);
+    let loss_check = finite_check("loss", true, quote!(ws.#out_grad));
+    let loss_line = quote! {
+        let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;
+        if ws.detect_anomaly {
+            #p::diagnostics::check_finite("loss", #p::diagnostics::Pass::Forward, ::core::slice::from_ref(&loss))?;
+        }
+        #loss_check
+    };
     for s in g.steps.iter().rev() {
         let y = s.output();
         let dy = format_ident!("d{}", g.grad_of(y));
@@ -604,35 +668,49 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             (b, acc)
         };
         match s {
-            Step::Dense { layer, act, x, y } => {
+            Step::Dense {
+                layer,
+                act,
+                act_layer,
+                x,
+                y,
+            } => {
                 let f = &layer.field;
                 let xd = data(*x);
                 let (b, acc) = dest(*x);
                 let w = write(acc);
-                let dx = if *x == 0 && input_direct {
+                let d = format_ident!("d{}", b);
+                let direct = *x == 0 && input_direct;
+                let dx = if direct {
                     quote!(grads.input.as_mut())
                 } else {
-                    let d = format_ident!("d{}", b);
                     quote!(::core::option::Option::Some(&mut ws.#d))
                 };
                 let over = write(false);
-                match act {
-                    Some(a) => {
+                match (act, act_layer) {
+                    (Some(a), Some(al)) => {
                         let a = act_value(a);
                         let z = format_ident!("z{}", y);
                         let yf = vfield(*y);
                         bwd.push(quote!(self.#f.backward_act(#a, #xd, &ws.#z, &ws.#yf, &mut ws.#dy, &mut grads.#f, #over, #dx, #w);));
+                        // `dy` now holds the gradient w.r.t. the pre-activation.
+                        bwd.push(finite_check(&al.path, true, quote!(ws.#dy)));
                     }
-                    None => bwd.push(
+                    _ => bwd.push(
                         quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);),
                     ),
                 }
+                bwd.push(grads_check(&layer.path, f));
+                if !direct {
+                    bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
+                }
             }
-            Step::Act { act, x, y } => {
+            Step::Act { layer, act, x, y } => {
                 let (xd, a) = (data(*x), act_value(act));
                 let (b, acc) = dest(*x);
                 let (d, w, yf) = (format_ident!("d{}", b), write(acc), vfield(*y));
                 bwd.push(quote!(#p::ops::act_backward(#a, #xd, &ws.#yf, &ws.#dy, &mut ws.#d, #w);));
+                bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
             }
             Step::Layer { layer, x, y } => {
                 let f = &layer.field;
@@ -654,6 +732,10 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                     }
                     _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);),
                 });
+                if !matches!(layer.kind, Kind::Dropout { .. }) {
+                    bwd.push(grads_check(&layer.path, f));
+                }
+                bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
             }
             Step::Add { a, b: _, .. } => {
                 // The body's output shares this gradient's buffer; the skip path gets a copy.

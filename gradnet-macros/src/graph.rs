@@ -14,14 +14,21 @@ use crate::ir::{Act, Kind, Layer, Width};
 /// One step of the forward program.
 pub enum Step<'a> {
     /// `y = act(x W^T + b)`; with an activation, the pre-activation is kept in `z{y}`.
+    /// `act_layer` is the activation's own entry (for names in diagnostics).
     Dense {
         layer: &'a Layer,
         act: Option<Act>,
+        act_layer: Option<&'a Layer>,
         x: usize,
         y: usize,
     },
     /// `y = act(x)` for an activation that does not follow a dense layer.
-    Act { act: Act, x: usize, y: usize },
+    Act {
+        layer: &'a Layer,
+        act: Act,
+        x: usize,
+        y: usize,
+    },
     /// A layer with its own kernel: prelu, batch norm, layer norm, dropout.
     Layer {
         layer: &'a Layer,
@@ -89,20 +96,31 @@ impl<'a> Graph<'a> {
             let layer = &layers[i];
             x = match &layer.kind {
                 Kind::Dense { .. } => {
-                    let act = match layers.get(i + 1).map(|l| &l.kind) {
-                        Some(Kind::Act(a)) => {
+                    let (act, act_layer) = match layers.get(i + 1) {
+                        Some(
+                            next @ Layer {
+                                kind: Kind::Act(a), ..
+                            },
+                        ) => {
                             i += 1;
-                            Some(a.clone())
+                            (Some(a.clone()), Some(next))
                         }
-                        _ => None,
+                        _ => (None, None),
                     };
                     let y = self.value(&layer.out_w);
-                    self.steps.push(Step::Dense { layer, act, x, y });
+                    self.steps.push(Step::Dense {
+                        layer,
+                        act,
+                        act_layer,
+                        x,
+                        y,
+                    });
                     y
                 }
                 Kind::Act(a) => {
                     let y = self.value(&layer.out_w);
                     self.steps.push(Step::Act {
+                        layer,
                         act: a.clone(),
                         x,
                         y,
