@@ -275,6 +275,7 @@ fn detection_names_the_layer_of_a_forward_nan() {
 /// - layer 0 (weights 1e4): a0 = [2e4; 3];
 /// - layer 1 (weights 1e-29) + tanh: z1 = 3 * 2e4 * 1e-29 = 6e-25, tanh(z1) = z1;
 /// - layer 3 (weights 1e30): output = 3 * 6e-25 * 1e30 = 1.8e6, loss ~ 1.6e12: finite.
+///
 /// Backward: dL/d(output) ~ 1.8e6; layer 3's input gradient 1.8e6 * 1e30 = 1.8e36
 /// (finite, f32 max 3.4e38); through tanh (derivative 1) dz1 = 1.8e36; layer 1's
 /// weight gradient dz1 * a0 = 1.8e36 * 2e4 = 3.6e40: the first infinity, in layer 1.
