@@ -268,7 +268,9 @@ impl<T: Real> Optimizer<T> for Adam<T> {
                 };
                 let denom = second.sqrt() / bias2_sqrt + eps;
                 let new = decayed - step_size * (m[j] / denom);
-                sum_sq += (new - old) * (new - old);
+                if track {
+                    sum_sq += (new - old) * (new - old);
+                }
                 *x = new;
             }
             Core::record(track, norms, i, sum_sq);

@@ -240,7 +240,9 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
                 } else {
                     old - lr * (g / denom)
                 };
-                sum_sq += (new - old) * (new - old);
+                if track {
+                    sum_sq += (new - old) * (new - old);
+                }
                 *x = new;
             }
             Core::record(track, norms, i, sum_sq);

@@ -201,14 +201,18 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
                     *b = if first { g } else { mu * *b + keep * g };
                     let d = if nesterov { g + mu * *b } else { *b };
                     let new = *x - lr * d;
-                    sum_sq += (new - *x) * (new - *x);
+                    if track {
+                        sum_sq += (new - *x) * (new - *x);
+                    }
                     *x = new;
                 }
             } else {
                 for (x, &g) in p.value.iter_mut().zip(p.grad) {
                     let g = if decay { g + wd * *x } else { g };
                     let new = *x - lr * g;
-                    sum_sq += (new - *x) * (new - *x);
+                    if track {
+                        sum_sq += (new - *x) * (new - *x);
+                    }
                     *x = new;
                 }
             }
