@@ -90,5 +90,39 @@ fn dense(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, dense);
+/// Forward of the same layer at small batches: the layer (direct loops up to
+/// `DIRECT_MAX_ROWS` rows, GEMM above) beside the GEMM alone, to place the crossover.
+fn forward_by_rows(c: &mut Criterion) {
+    let mut group = c.benchmark_group("forward_by_rows_784x256");
+    let mut rng = seeded(1);
+    let layer = Dense::<f32, IN, OUT>::new(&Init::he_normal(), true, &mut rng);
+    let w = layer.weight.clone();
+    for rows in [1usize, 2, 4, 8, 16] {
+        group.throughput(Throughput::Elements(2 * (rows * IN * OUT) as u64));
+        let x = {
+            use gradnet::rand::RngExt;
+            Batch::<f32, IN>::from_vec((0..rows * IN).map(|_| rng.random_range(-1.0..1.0)).collect())
+                .expect("finite data")
+        };
+        let mut y = Batch::new();
+        group.bench_with_input(BenchmarkId::new("layer", rows), &rows, |b, _| {
+            b.iter(|| layer.forward(black_box(&x), &mut y))
+        });
+        let mut yb = vec![0.0f32; rows * OUT];
+        group.bench_with_input(BenchmarkId::new("gemm_alone", rows), &rows, |b, _| {
+            b.iter(|| {
+                gemm(
+                    1.0,
+                    MatRef::row_major(black_box(x.as_slice()), rows, IN),
+                    MatRef::row_major(&w, OUT, IN).t(),
+                    0.0,
+                    MatMut::row_major(&mut yb, rows, OUT),
+                )
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, dense, forward_by_rows);
 criterion_main!(benches);

@@ -43,6 +43,12 @@ use crate::rng::SeededRng;
 /// direct loops instead of a GEMM call.
 pub const DIRECT_MAX_MACS: usize = 8192;
 
+/// Batches of at most this many rows also take the direct loops, whatever the layer's
+/// size: a product with so few rows is a matrix-vector product, which the GEMM would
+/// spend packing the whole weight matrix for (see `benches/dense.rs`, group
+/// `forward_by_rows`, for the crossover).
+pub const DIRECT_MAX_ROWS: usize = 2;
+
 /// Whether a backward pass overwrites its output buffer or adds to it.
 ///
 /// Parameter gradients are usually overwritten (a fresh step); an input gradient that
@@ -139,18 +145,22 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         DenseGrads::zeros(self.bias.is_some())
     }
 
-    fn direct(rows: usize) -> bool {
-        rows * IN * OUT <= DIRECT_MAX_MACS
+    /// Whether a batch of `rows` takes the direct loops rather than the GEMM.
+    pub fn is_direct(rows: usize) -> bool {
+        rows <= DIRECT_MAX_ROWS || rows * IN * OUT <= DIRECT_MAX_MACS
     }
 
     /// `out = X W^T` (no bias), resizing `out` to `x.rows()`.
     fn product(&self, x: &Batch<T, IN>, out: &mut Batch<T, OUT>) {
         let rows = x.rows();
         out.set_rows(rows);
-        if Self::direct(rows) {
-            for (xr, yr) in x.iter_rows().zip(out.as_mut_slice().chunks_exact_mut(OUT)) {
-                for (y, w) in yr.iter_mut().zip(self.weight.chunks_exact(IN)) {
-                    *y = dot::<T, IN>(xr, w);
+        if Self::is_direct(rows) {
+            // Weight rows outside, batch rows inside: the weight matrix is read once
+            // per call, however many rows there are.
+            let out = out.as_mut_slice();
+            for (o, w) in self.weight.chunks_exact(IN).enumerate() {
+                for (r, xr) in x.iter_rows().enumerate() {
+                    out[r * OUT + o] = dot::<T, IN>(xr, w);
                 }
             }
         } else {
@@ -305,7 +315,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     ) {
         let rows = x.rows();
         assert_eq!(dz.rows(), rows, "dense backward: dz and x differ in rows");
-        let direct = Self::direct(rows);
+        let direct = Self::is_direct(rows);
         if direct {
             if grad_write == Write::Overwrite {
                 grads.weight.fill(T::zero());
@@ -356,12 +366,29 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
 /// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
 #[inline(always)]
 fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
+    // Independent partial sums, so the loop vectorizes (a single running sum is a
+    // chain of dependent additions that the compiler may not reorder).
+    const LANES: usize = 16;
     let (a, b) = (&a[..N], &b[..N]);
+    let split = N / LANES * LANES;
+    let mut acc = [T::zero(); LANES];
+    for (ca, cb) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
+        for k in 0..LANES {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
     let mut s = T::zero();
-    for i in 0..N {
+    for i in split..N {
         s += a[i] * b[i];
     }
-    s
+    let mut width = LANES;
+    while width > 1 {
+        width /= 2;
+        for k in 0..width {
+            acc[k] = acc[k] + acc[k + width];
+        }
+    }
+    acc[0] + s
 }
 
 /// `y += alpha x` over a const width.
