@@ -77,7 +77,10 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
                 a: output.clone(),
                 b: Width::Lit(1, loss_span),
                 span: loss_span,
-                msg: format!("bce_with_logits needs an output of width 1, but the network gives {}", output.describe()),
+                msg: format!(
+                    "bce_with_logits needs an output of width 1, but the network gives {}",
+                    output.describe()
+                ),
             });
         }
     }
@@ -128,7 +131,8 @@ impl Walker<'_> {
             let (path, field) = match &item.name {
                 Some(name) => {
                     if !self.fields.insert(name.to_string()) {
-                        self.cx.error(name.span(), format!("duplicate layer name `{name}`"));
+                        self.cx
+                            .error(name.span(), format!("duplicate layer name `{name}`"));
                     }
                     (format!("{prefix}{name}"), name.clone())
                 }
@@ -150,13 +154,28 @@ impl Walker<'_> {
         (out, width)
     }
 
-    fn layer(&mut self, item: &LayerItem, width: &Width, path: String, field: Ident) -> Option<Layer> {
+    fn layer(
+        &mut self,
+        item: &LayerItem,
+        width: &Width,
+        path: String,
+        field: Ident,
+    ) -> Option<Layer> {
         let word = item.word.to_string();
         let span = item.word.span();
         if item.block.is_some() && word != "residual" {
-            self.cx.error(span, format!("`{word}` takes no block; only `residual {{ ... }}` does"));
+            self.cx.error(
+                span,
+                format!("`{word}` takes no block; only `residual {{ ... }}` does"),
+            );
         }
-        let act = |kind| Some(Kind::Act(Act { kind, args: Vec::new(), span }));
+        let act = |kind| {
+            Some(Kind::Act(Act {
+                kind,
+                args: Vec::new(),
+                span,
+            }))
+        };
         let mut out_w = width.clone();
         let kind = match word.as_str() {
             "dense" => self.dense(item, width, &mut out_w),
@@ -170,12 +189,16 @@ impl Walker<'_> {
             "silu" | "swish" => self.no_args(item).and(act(ActKind::Silu)),
             "leaky_relu" => self.act_with(item, ActKind::LeakyRelu, &[("negative_slope", 0.01)]),
             "elu" => self.act_with(item, ActKind::Elu, &[("alpha", 1.0)]),
-            "softplus" => {
-                self.act_with(item, ActKind::Softplus, &[("beta", 1.0), ("threshold", 20.0)])
-            }
-            "hard_tanh" => {
-                self.act_with(item, ActKind::HardTanh, &[("min_val", -1.0), ("max_val", 1.0)])
-            }
+            "softplus" => self.act_with(
+                item,
+                ActKind::Softplus,
+                &[("beta", 1.0), ("threshold", 20.0)],
+            ),
+            "hard_tanh" => self.act_with(
+                item,
+                ActKind::HardTanh,
+                &[("min_val", -1.0), ("max_val", 1.0)],
+            ),
             "prelu" => self.prelu(item, width),
             "batch_norm" => self.batch_norm(item),
             "layer_norm" => self.layer_norm(item),
@@ -218,7 +241,11 @@ impl Walker<'_> {
                             e.span(),
                             format!(
                                 "`{word}` takes {} argument{}, but more were given",
-                                if params.is_empty() { "no".to_string() } else { format!("at most {}", params.len()) },
+                                if params.is_empty() {
+                                    "no".to_string()
+                                } else {
+                                    format!("at most {}", params.len())
+                                },
                                 if params.len() == 1 { "" } else { "s" }
                             ),
                         );
@@ -228,27 +255,26 @@ impl Walker<'_> {
                         next += 1;
                     }
                 }
-                Arg::Named { name, value } => {
-                    match params.iter().position(|p| name == p) {
-                        Some(i) if slots[i].is_some() => {
-                            self.cx.error(name.span(), format!("`{name}` is given twice"));
-                            ok = false;
-                        }
-                        Some(i) => slots[i] = Some(value),
-                        None => {
-                            let expected = if params.is_empty() {
-                                "it takes no options".to_string()
-                            } else {
-                                format!("expected one of: {}", params.join(", "))
-                            };
-                            self.cx.error(
-                                name.span(),
-                                format!("unknown option `{name}` for `{word}`; {expected}"),
-                            );
-                            ok = false;
-                        }
+                Arg::Named { name, value } => match params.iter().position(|p| name == p) {
+                    Some(i) if slots[i].is_some() => {
+                        self.cx
+                            .error(name.span(), format!("`{name}` is given twice"));
+                        ok = false;
                     }
-                }
+                    Some(i) => slots[i] = Some(value),
+                    None => {
+                        let expected = if params.is_empty() {
+                            "it takes no options".to_string()
+                        } else {
+                            format!("expected one of: {}", params.join(", "))
+                        };
+                        self.cx.error(
+                            name.span(),
+                            format!("unknown option `{name}` for `{word}`; {expected}"),
+                        );
+                        ok = false;
+                    }
+                },
                 Arg::Arrow { .. } => {
                     self.cx.error(
                         arg.span(),
@@ -265,7 +291,12 @@ impl Walker<'_> {
         self.bind(item, &[]).map(|_| ())
     }
 
-    fn act_with(&mut self, item: &LayerItem, kind: ActKind, params: &[(&str, f64)]) -> Option<Kind> {
+    fn act_with(
+        &mut self,
+        item: &LayerItem,
+        kind: ActKind,
+        params: &[(&str, f64)],
+    ) -> Option<Kind> {
         let names: Vec<&str> = params.iter().map(|p| p.0).collect();
         let slots = self.bind(item, &names)?;
         let mut args = Vec::new();
@@ -278,11 +309,18 @@ impl Walker<'_> {
         if kind == ActKind::HardTanh {
             if let (Some(lo), Some(hi)) = (args[0].value, args[1].value) {
                 if lo >= hi {
-                    self.cx.error(item.word.span(), format!("hard_tanh needs min_val < max_val, found {lo} and {hi}"));
+                    self.cx.error(
+                        item.word.span(),
+                        format!("hard_tanh needs min_val < max_val, found {lo} and {hi}"),
+                    );
                 }
             }
         }
-        Some(Kind::Act(Act { kind, args, span: item.word.span() }))
+        Some(Kind::Act(Act {
+            kind,
+            args,
+            span: item.word.span(),
+        }))
     }
 
     fn dense(&mut self, item: &LayerItem, width: &Width, out_w: &mut Width) -> Option<Kind> {
@@ -293,7 +331,8 @@ impl Walker<'_> {
             for arg in args {
                 if let Arg::Arrow { from, to } = arg {
                     if arrow.is_some() {
-                        self.cx.error(arg.span(), "dense takes one `in -> out` pair");
+                        self.cx
+                            .error(arg.span(), "dense takes one `in -> out` pair");
                     }
                     arrow = Some((from, to));
                 }
@@ -307,7 +346,10 @@ impl Walker<'_> {
                     .filter(|a| !matches!(a, Arg::Arrow { .. }))
                     .map(|a| match a {
                         Arg::Positional(e) => Arg::Positional(e.clone()),
-                        Arg::Named { name, value } => Arg::Named { name: name.clone(), value: value.clone() },
+                        Arg::Named { name, value } => Arg::Named {
+                            name: name.clone(),
+                            value: value.clone(),
+                        },
                         Arg::Arrow { .. } => unreachable_arrow(),
                     })
                     .collect()
@@ -315,7 +357,11 @@ impl Walker<'_> {
             args_span: item.args_span,
             block: None,
         };
-        let params: &[&str] = if arrow.is_some() { &["init", "bias"] } else { &["out", "init", "bias"] };
+        let params: &[&str] = if arrow.is_some() {
+            &["init", "bias"]
+        } else {
+            &["out", "init", "bias"]
+        };
         let slots = self.bind(&without_arrow, params)?;
         let (out, init, bias) = if arrow.is_some() {
             (None, slots[0], slots[1])
@@ -426,11 +472,18 @@ impl Walker<'_> {
         };
         if let Some(m) = momentum.value {
             if !(0.0..=1.0).contains(&m) {
-                self.cx.error(slots[0].map_or(item.word.span(), |e| e.span()), format!("momentum must be in [0, 1], found {m}"));
+                self.cx.error(
+                    slots[0].map_or(item.word.span(), |e| e.span()),
+                    format!("momentum must be in [0, 1], found {m}"),
+                );
             }
         }
         self.positive_eps(&eps, slots[1], item)?;
-        Some(Kind::BatchNorm { momentum, eps, affine })
+        Some(Kind::BatchNorm {
+            momentum,
+            eps,
+            affine,
+        })
     }
 
     fn layer_norm(&mut self, item: &LayerItem) -> Option<Kind> {
@@ -447,7 +500,10 @@ impl Walker<'_> {
     fn positive_eps(&mut self, eps: &Num, at: Option<&Expr>, item: &LayerItem) -> Option<()> {
         match eps.value {
             Some(e) if e <= 0.0 => {
-                self.cx.error(at.map_or(item.word.span(), |e| e.span()), format!("eps must be positive, found {e}"));
+                self.cx.error(
+                    at.map_or(item.word.span(), |e| e.span()),
+                    format!("eps must be positive, found {e}"),
+                );
                 None
             }
             _ => Some(()),
@@ -459,17 +515,29 @@ impl Walker<'_> {
         let p = opt_num(self.cx, slots[0], 0.5)?;
         if let Some(v) = p.value {
             if !(0.0..1.0).contains(&v) {
-                self.cx.error(slots[0].map_or(item.word.span(), |e| e.span()), format!("dropout probability must be in [0, 1), found {v}"));
+                self.cx.error(
+                    slots[0].map_or(item.word.span(), |e| e.span()),
+                    format!("dropout probability must be in [0, 1), found {v}"),
+                );
                 return None;
             }
         }
         Some(Kind::Dropout { p })
     }
 
-    fn residual(&mut self, item: &LayerItem, width: &Width, path: &str, field: &Ident) -> Option<Kind> {
+    fn residual(
+        &mut self,
+        item: &LayerItem,
+        width: &Width,
+        path: &str,
+        field: &Ident,
+    ) -> Option<Kind> {
         self.no_args(item)?;
         let Some(block) = &item.block else {
-            self.cx.error(item.word.span(), "residual needs a block: `residual { dense(64), relu }`");
+            self.cx.error(
+                item.word.span(),
+                "residual needs a block: `residual { dense(64), relu }`",
+            );
             return None;
         };
         let inner: Vec<&LayerItem> = block
@@ -477,16 +545,27 @@ impl Walker<'_> {
             .filter_map(|i| match i {
                 Item::Layer(l) => Some(l),
                 Item::Input { key, .. } | Item::Loss { key, .. } | Item::Clip { key, .. } => {
-                    self.cx.error(key.span(), format!("`{key}` belongs at the top of the network, not in a block"));
+                    self.cx.error(
+                        key.span(),
+                        format!("`{key}` belongs at the top of the network, not in a block"),
+                    );
                     None
                 }
             })
             .collect();
         if inner.is_empty() {
-            self.cx.error(item.word.span(), "a residual block needs at least one layer");
+            self.cx.error(
+                item.word.span(),
+                "a residual block needs at least one layer",
+            );
             return None;
         }
-        let (body, out) = self.seq(&inner, width.clone(), &format!("{path}."), &field.to_string());
+        let (body, out) = self.seq(
+            &inner,
+            width.clone(),
+            &format!("{path}."),
+            &field.to_string(),
+        );
         let msg = format!(
             "a residual block must return the width it was given: it takes {}, but its layers give {}",
             width.describe(),
@@ -530,7 +609,13 @@ fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
                 }
             },
             other => {
-                cx.error(other.span(), format!("expected a width (an integer or a named const), found `{}`", quote!(#other)));
+                cx.error(
+                    other.span(),
+                    format!(
+                        "expected a width (an integer or a named const), found `{}`",
+                        quote!(#other)
+                    ),
+                );
                 None
             }
         },
@@ -538,7 +623,13 @@ fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
         Expr::Paren(p) => expect_width(cx, &p.expr),
         Expr::Group(g) => expect_width(cx, &g.expr),
         other => {
-            cx.error(other.span(), format!("expected a width (an integer or a named const), found `{}`", quote!(#other)));
+            cx.error(
+                other.span(),
+                format!(
+                    "expected a width (an integer or a named const), found `{}`",
+                    quote!(#other)
+                ),
+            );
             None
         }
     }
@@ -557,7 +648,10 @@ fn expect_num(cx: &mut Ctxt, e: &Expr) -> Option<Num> {
                 Some(v) => Some(Num::lit(v)),
                 None => {
                     let lit = &l.lit;
-                    cx.error(l.span(), format!("expected a number, found `{}`", quote!(#lit)));
+                    cx.error(
+                        l.span(),
+                        format!("expected a number, found `{}`", quote!(#lit)),
+                    );
                     None
                 }
             }
@@ -582,7 +676,10 @@ fn expect_num(cx: &mut Ctxt, e: &Expr) -> Option<Num> {
         Expr::Paren(p) => expect_num(cx, &p.expr),
         Expr::Group(g) => expect_num(cx, &g.expr),
         other => {
-            cx.error(other.span(), format!("expected a number, found `{}`", quote!(#other)));
+            cx.error(
+                other.span(),
+                format!("expected a number, found `{}`", quote!(#other)),
+            );
             None
         }
     }
@@ -597,9 +694,14 @@ fn opt_num(cx: &mut Ctxt, e: Option<&Expr>, default: f64) -> Option<Num> {
 
 fn expect_bool(cx: &mut Ctxt, e: &Expr) -> Option<bool> {
     match e {
-        Expr::Lit(syn::ExprLit { lit: Lit::Bool(b), .. }) => Some(b.value),
+        Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        }) => Some(b.value),
         other => {
-            cx.error(other.span(), format!("expected `true` or `false`, found `{}`", quote!(#other)));
+            cx.error(
+                other.span(),
+                format!("expected `true` or `false`, found `{}`", quote!(#other)),
+            );
             None
         }
     }
@@ -619,10 +721,18 @@ fn call_parts(e: &Expr) -> Option<(&Ident, Vec<&Expr>)> {
 
 fn arity(cx: &mut Ctxt, word: &Ident, args: &[&Expr], min: usize, max: usize) -> Option<()> {
     if args.len() < min || args.len() > max {
-        let expected = if min == max { format!("{min}") } else { format!("{min} to {max}") };
+        let expected = if min == max {
+            format!("{min}")
+        } else {
+            format!("{min} to {max}")
+        };
         cx.error(
             word.span(),
-            format!("`{word}` takes {expected} argument{}, found {}", if max == 1 { "" } else { "s" }, args.len()),
+            format!(
+                "`{word}` takes {expected} argument{}, found {}",
+                if max == 1 { "" } else { "s" },
+                args.len()
+            ),
         );
         return None;
     }
@@ -635,12 +745,19 @@ const INIT_WORDS: &str = "he_normal, he_uniform, kaiming_normal, kaiming_uniform
 
 fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
     let Some((word, args)) = call_parts(e) else {
-        cx.error(e.span(), format!("expected an initializer, one of: {INIT_WORDS}"));
+        cx.error(
+            e.span(),
+            format!("expected an initializer, one of: {INIT_WORDS}"),
+        );
         return None;
     };
     let name = word.to_string();
     let nums = |cx: &mut Ctxt, args: &[&Expr]| -> Option<Vec<Num>> {
-        args.iter().map(|a| expect_num(cx, a)).collect::<Vec<_>>().into_iter().collect()
+        args.iter()
+            .map(|a| expect_num(cx, a))
+            .collect::<Vec<_>>()
+            .into_iter()
+            .collect()
     };
     Some(match name.as_str() {
         "he_normal" | "he_uniform" | "kaiming_normal" | "kaiming_uniform" => {
@@ -686,7 +803,10 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
             let std = n.pop()?;
             if let Some(s) = std.value {
                 if s < 0.0 {
-                    cx.error(args[args.len() - 1].span(), format!("a standard deviation must not be negative, found {s}"));
+                    cx.error(
+                        args[args.len() - 1].span(),
+                        format!("a standard deviation must not be negative, found {s}"),
+                    );
                 }
             }
             InitSpec::Normal {
@@ -701,7 +821,10 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
             let a = n.pop()?;
             if let (Some(x), Some(y)) = (a.value, b.value) {
                 if x > y {
-                    cx.error(e.span(), format!("uniform(a, b) needs a <= b, found {x} and {y}"));
+                    cx.error(
+                        e.span(),
+                        format!("uniform(a, b) needs a <= b, found {x} and {y}"),
+                    );
                 }
             }
             InitSpec::Uniform { a, b }
@@ -719,7 +842,10 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
             InitSpec::Constant(nums(cx, &args)?.pop()?)
         }
         _ => {
-            cx.error(word.span(), format!("unknown initializer `{name}`; expected one of: {INIT_WORDS}"));
+            cx.error(
+                word.span(),
+                format!("unknown initializer `{name}`; expected one of: {INIT_WORDS}"),
+            );
             return None;
         }
     })
@@ -737,7 +863,10 @@ fn parse_loss(cx: &mut Ctxt, e: &Expr) -> Option<Loss> {
         _ => {
             cx.error(
                 e.span(),
-                format!("unknown loss `{}`; expected one of: mse, cross_entropy, bce_with_logits", quote!(#e)),
+                format!(
+                    "unknown loss `{}`; expected one of: mse, cross_entropy, bce_with_logits",
+                    quote!(#e)
+                ),
             );
             None
         }
@@ -753,7 +882,12 @@ fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
         "norm" => Clip::Norm,
         "value" => Clip::Value,
         other => {
-            cx.error(word.span(), format!("unknown clipping `{other}`; expected `norm(max_norm)` or `value(clip_value)`"));
+            cx.error(
+                word.span(),
+                format!(
+                    "unknown clipping `{other}`; expected `norm(max_norm)` or `value(clip_value)`"
+                ),
+            );
             return None;
         }
     };
@@ -761,7 +895,10 @@ fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
     let n = expect_num(cx, args[0])?;
     if let Some(v) = n.value {
         if v.is_nan() || v <= 0.0 {
-            cx.error(args[0].span(), format!("a clipping threshold must be positive, found {v}"));
+            cx.error(
+                args[0].span(),
+                format!("a clipping threshold must be positive, found {v}"),
+            );
             return None;
         }
     }
@@ -812,23 +949,46 @@ fn resolve_inits(layers: &mut [Layer]) {
             _ => None,
         });
         let gain = match &next {
-            Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => Nonlinearity::LeakyRelu(a.args[0].clone()),
+            Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => {
+                Nonlinearity::LeakyRelu(a.args[0].clone())
+            }
             Some(Next::PRelu(slope)) => Nonlinearity::LeakyRelu(slope.clone()),
             _ => Nonlinearity::Relu,
         };
         resolved.push(Some(match init {
             InitSpec::Auto => match &next {
-                Some(Next::PRelu(_)) => InitSpec::He { uniform: false, fan_out: false, nonlinearity: gain },
-                Some(Next::Act(a)) => match a.kind {
-                    ActKind::Relu | ActKind::LeakyRelu | ActKind::Elu | ActKind::Gelu | ActKind::GeluTanh | ActKind::Silu => {
-                        InitSpec::He { uniform: false, fan_out: false, nonlinearity: gain }
-                    }
-                    ActKind::Selu => InitSpec::LecunNormal,
-                    _ => InitSpec::Glorot { uniform: true, gain: Num::lit(1.0) },
+                Some(Next::PRelu(_)) => InitSpec::He {
+                    uniform: false,
+                    fan_out: false,
+                    nonlinearity: gain,
                 },
-                None => InitSpec::Glorot { uniform: true, gain: Num::lit(1.0) },
+                Some(Next::Act(a)) => match a.kind {
+                    ActKind::Relu
+                    | ActKind::LeakyRelu
+                    | ActKind::Elu
+                    | ActKind::Gelu
+                    | ActKind::GeluTanh
+                    | ActKind::Silu => InitSpec::He {
+                        uniform: false,
+                        fan_out: false,
+                        nonlinearity: gain,
+                    },
+                    ActKind::Selu => InitSpec::LecunNormal,
+                    _ => InitSpec::Glorot {
+                        uniform: true,
+                        gain: Num::lit(1.0),
+                    },
+                },
+                None => InitSpec::Glorot {
+                    uniform: true,
+                    gain: Num::lit(1.0),
+                },
             },
-            InitSpec::He { uniform, fan_out, nonlinearity: Nonlinearity::Auto } => InitSpec::He {
+            InitSpec::He {
+                uniform,
+                fan_out,
+                nonlinearity: Nonlinearity::Auto,
+            } => InitSpec::He {
                 uniform: *uniform,
                 fan_out: *fan_out,
                 nonlinearity: gain,

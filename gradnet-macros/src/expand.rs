@@ -44,7 +44,9 @@ fn act_value(a: &Act) -> TokenStream {
         ActKind::Gelu => quote_spanned!(span=> #p::activation::Gelu),
         ActKind::GeluTanh => quote_spanned!(span=> #p::activation::GeluTanh),
         ActKind::Silu => quote_spanned!(span=> #p::activation::Silu),
-        ActKind::LeakyRelu => quote_spanned!(span=> #p::activation::LeakyRelu::<T>::new(#(#args),*)),
+        ActKind::LeakyRelu => {
+            quote_spanned!(span=> #p::activation::LeakyRelu::<T>::new(#(#args),*))
+        }
         ActKind::Elu => quote_spanned!(span=> #p::activation::Elu::<T>::new(#(#args),*)),
         ActKind::Softplus => quote_spanned!(span=> #p::activation::Softplus::<T>::new(#(#args),*)),
         ActKind::HardTanh => quote_spanned!(span=> #p::activation::HardTanh::<T>::new(#(#args),*)),
@@ -63,8 +65,16 @@ fn init_value(init: &InitSpec) -> TokenStream {
     };
     match init {
         InitSpec::Auto => quote!(#i::glorot_uniform()),
-        InitSpec::He { uniform, fan_out, nonlinearity } => {
-            let mode = if *fan_out { quote!(#p::init::FanMode::FanOut) } else { quote!(#p::init::FanMode::FanIn) };
+        InitSpec::He {
+            uniform,
+            fan_out,
+            nonlinearity,
+        } => {
+            let mode = if *fan_out {
+                quote!(#p::init::FanMode::FanOut)
+            } else {
+                quote!(#p::init::FanMode::FanIn)
+            };
             let nl = nl(nonlinearity);
             if *uniform {
                 quote!(#i::he_uniform_with(#mode, #nl))
@@ -122,14 +132,22 @@ fn field_info(l: &Layer) -> FieldInfo {
         }
         Kind::PRelu { per_feature, init } => {
             let v = &init.tokens;
-            let ctor = if *per_feature { quote!(per_feature) } else { quote!(shared) };
+            let ctor = if *per_feature {
+                quote!(per_feature)
+            } else {
+                quote!(shared)
+            };
             FieldInfo {
                 ty: quote!(#p::prelu::PRelu<T, #i>),
                 grads_ty: Some(quote!(#p::prelu::PReluGrads<T, #i>)),
                 init: quote_spanned!(span=> #p::prelu::PRelu::#ctor(#v)),
             }
         }
-        Kind::BatchNorm { momentum, eps, affine } => {
+        Kind::BatchNorm {
+            momentum,
+            eps,
+            affine,
+        } => {
             let (m, e) = (&momentum.tokens, &eps.tokens);
             FieldInfo {
                 ty: quote!(#p::batch_norm::BatchNorm<T, #i>),
@@ -183,7 +201,11 @@ fn param_names(l: &Layer) -> (Vec<(&'static str, String)>, Vec<(&'static str, St
         Kind::PRelu { .. } => (vec![k("weight")], vec![]),
         Kind::BatchNorm { .. } => (
             vec![k("weight"), k("bias")],
-            vec![k("running_mean"), k("running_var"), k("num_batches_tracked")],
+            vec![
+                k("running_mean"),
+                k("running_var"),
+                k("num_batches_tracked"),
+            ],
         ),
         _ => (vec![], vec![]),
     }
@@ -191,7 +213,17 @@ fn param_names(l: &Layer) -> (Vec<(&'static str, String)>, Vec<(&'static str, St
 
 pub fn expand(net: &Net) -> TokenStream {
     let p = rt();
-    let Net { attrs, vis, name, input, output, layers, loss, clip, asserts } = net;
+    let Net {
+        attrs,
+        vis,
+        name,
+        input,
+        output,
+        layers,
+        loss,
+        clip,
+        asserts,
+    } = net;
     let graph = Graph::lower(input, layers);
     let name_str = name.to_string();
     let grads_name = format_ident!("{}Grads", name);
@@ -201,7 +233,10 @@ pub fn expand(net: &Net) -> TokenStream {
     let field_names: Vec<&syn::Ident> = fields.iter().map(|l| &l.field).collect();
     let field_tys: Vec<&TokenStream> = infos.iter().map(|i| &i.ty).collect();
     let field_inits: Vec<&TokenStream> = infos.iter().map(|i| &i.init).collect();
-    let field_docs: Vec<String> = fields.iter().map(|l| format!("Layer `{}`.", l.path)).collect();
+    let field_docs: Vec<String> = fields
+        .iter()
+        .map(|l| format!("Layer `{}`.", l.path))
+        .collect();
     let (grad_fields, grad_tys): (Vec<&syn::Ident>, Vec<&TokenStream>) = fields
         .iter()
         .zip(&infos)
@@ -217,7 +252,10 @@ pub fn expand(net: &Net) -> TokenStream {
     let (target_ty, loss_value) = match loss {
         Loss::Mse => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::Mse)),
         Loss::CrossEntropy => (quote!(&[usize]), quote!(#p::loss::SoftmaxCrossEntropy)),
-        Loss::BceWithLogits => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::BceWithLogits)),
+        Loss::BceWithLogits => (
+            quote!(&#p::Batch<T, #out_w>),
+            quote!(#p::loss::BceWithLogits),
+        ),
     };
 
     let ws_doc = format!(
@@ -365,7 +403,9 @@ fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
     }
     for s in &g.steps {
         match s {
-            Step::Dense { act: Some(_), y, .. } => {
+            Step::Dense {
+                act: Some(_), y, ..
+            } => {
                 names.push(format_ident!("z{}", y));
                 tys.push(batch(&g.widths[*y]));
             }
@@ -444,7 +484,9 @@ fn eval_forward(g: &Graph) -> TokenStream {
             Step::Dense { layer, act, x, .. } => {
                 let f = &layer.field;
                 let xd = &at[*x];
-                let a = act.as_ref().map_or_else(|| quote!(#p::activation::Identity), act_value);
+                let a = act
+                    .as_ref()
+                    .map_or_else(|| quote!(#p::activation::Identity), act_value);
                 code.push(quote!(self.#f.forward_eval(#xd, #a, &mut ws.#yf);));
             }
             Step::Act { act, x, .. } => {
@@ -542,7 +584,11 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     written[g.grad_of(g.output)] = true;
     let mut bwd = Vec::new();
     let ow = vfield(g.output);
-    let out_data = if g.output == 0 { quote!(x) } else { quote!(&ws.#ow) };
+    let out_data = if g.output == 0 {
+        quote!(x)
+    } else {
+        quote!(&ws.#ow)
+    };
     let loss_line = quote!(let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;);
     for s in g.steps.iter().rev() {
         let y = s.output();
@@ -574,7 +620,9 @@ fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                         let yf = vfield(*y);
                         bwd.push(quote!(self.#f.backward_act(#a, #xd, &ws.#z, &ws.#yf, &mut ws.#dy, &mut grads.#f, #over, #dx, #w);));
                     }
-                    None => bwd.push(quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);)),
+                    None => bwd.push(
+                        quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);),
+                    ),
                 }
             }
             Step::Act { act, x, y } => {
@@ -655,15 +703,20 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
         }
         for (short, full) in params {
             let s = format_ident!("{}", short);
-            let optional = short == "bias" || matches!(l.kind, Kind::BatchNorm { .. } | Kind::LayerNorm { .. });
+            let optional = short == "bias"
+                || matches!(l.kind, Kind::BatchNorm { .. } | Kind::LayerNorm { .. });
             if optional {
-                read.push(quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }));
+                read.push(
+                    quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }),
+                );
                 write.push(quote! {
                     if let (::core::option::Option::Some(value), ::core::option::Option::Some(grad)) = (self.#f.#s.as_mut(), grads.#f.#s.as_ref()) {
                         f(#p::ParamMut { name: #full, value, grad });
                     }
                 });
-                grads_read.push(quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }));
+                grads_read.push(
+                    quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }),
+                );
                 grads_write.push(quote!(if let ::core::option::Option::Some(v) = &mut self.#f.#s { f(#full, v); }));
             } else {
                 read.push(quote!(f(#full, &self.#f.#s);));

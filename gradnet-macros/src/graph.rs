@@ -14,11 +14,20 @@ use crate::ir::{Act, Kind, Layer, Width};
 /// One step of the forward program.
 pub enum Step<'a> {
     /// `y = act(x W^T + b)`; with an activation, the pre-activation is kept in `z{y}`.
-    Dense { layer: &'a Layer, act: Option<Act>, x: usize, y: usize },
+    Dense {
+        layer: &'a Layer,
+        act: Option<Act>,
+        x: usize,
+        y: usize,
+    },
     /// `y = act(x)` for an activation that does not follow a dense layer.
     Act { act: Act, x: usize, y: usize },
     /// A layer with its own kernel: prelu, batch norm, layer norm, dropout.
-    Layer { layer: &'a Layer, x: usize, y: usize },
+    Layer {
+        layer: &'a Layer,
+        x: usize,
+        y: usize,
+    },
     /// `y = a + b` (the end of a residual block).
     Add { a: usize, b: usize, y: usize },
 }
@@ -27,7 +36,10 @@ impl Step<'_> {
     /// The value this step makes.
     pub fn output(&self) -> usize {
         match self {
-            Step::Dense { y, .. } | Step::Act { y, .. } | Step::Layer { y, .. } | Step::Add { y, .. } => *y,
+            Step::Dense { y, .. }
+            | Step::Act { y, .. }
+            | Step::Layer { y, .. }
+            | Step::Add { y, .. } => *y,
         }
     }
 
@@ -90,7 +102,11 @@ impl<'a> Graph<'a> {
                 }
                 Kind::Act(a) => {
                     let y = self.value(&layer.out_w);
-                    self.steps.push(Step::Act { act: a.clone(), x, y });
+                    self.steps.push(Step::Act {
+                        act: a.clone(),
+                        x,
+                        y,
+                    });
                     y
                 }
                 Kind::Residual { body } => {
@@ -123,6 +139,9 @@ impl<'a> Graph<'a> {
 
     /// How many steps read value `v`.
     pub fn uses(&self, v: usize) -> usize {
-        self.steps.iter().filter(|s| s.inputs().contains(&v)).count()
+        self.steps
+            .iter()
+            .filter(|s| s.inputs().contains(&v))
+            .count()
     }
 }

@@ -94,13 +94,30 @@ pub struct Layer {
 }
 
 pub enum Kind {
-    Dense { bias: bool, init: InitSpec },
+    Dense {
+        bias: bool,
+        init: InitSpec,
+    },
     Act(Act),
-    PRelu { per_feature: bool, init: Num },
-    BatchNorm { momentum: Num, eps: Num, affine: bool },
-    LayerNorm { eps: Num, affine: bool },
-    Dropout { p: Num },
-    Residual { body: Vec<Layer> },
+    PRelu {
+        per_feature: bool,
+        init: Num,
+    },
+    BatchNorm {
+        momentum: Num,
+        eps: Num,
+        affine: bool,
+    },
+    LayerNorm {
+        eps: Num,
+        affine: bool,
+    },
+    Dropout {
+        p: Num,
+    },
+    Residual {
+        body: Vec<Layer>,
+    },
 }
 
 impl Kind {
@@ -139,12 +156,27 @@ pub enum ActKind {
 pub enum InitSpec {
     /// Not written: decided by the next activation (the documented default rule).
     Auto,
-    He { uniform: bool, fan_out: bool, nonlinearity: Nonlinearity },
-    Glorot { uniform: bool, gain: Num },
+    He {
+        uniform: bool,
+        fan_out: bool,
+        nonlinearity: Nonlinearity,
+    },
+    Glorot {
+        uniform: bool,
+        gain: Num,
+    },
     LecunNormal,
-    Orthogonal { gain: Num },
-    Normal { mean: Num, std: Num },
-    Uniform { a: Num, b: Num },
+    Orthogonal {
+        gain: Num,
+    },
+    Normal {
+        mean: Num,
+        std: Num,
+    },
+    Uniform {
+        a: Num,
+        b: Num,
+    },
     Constant(Num),
 }
 

@@ -64,10 +64,7 @@ pub enum Arg {
 impl Arg {
     pub fn span(&self) -> Span {
         match self {
-            Arg::Arrow { from, to } => from
-                .span()
-                .join(to.span())
-                .unwrap_or_else(|| from.span()),
+            Arg::Arrow { from, to } => from.span().join(to.span()).unwrap_or_else(|| from.span()),
             Arg::Named { name, .. } => name.span(),
             Arg::Positional(e) => e.span(),
         }
@@ -128,9 +125,12 @@ impl Parse for Item {
 }
 
 fn parse_layer(input: ParseStream, name: Option<Ident>) -> syn::Result<LayerItem> {
-    let word: Ident = input
-        .parse()
-        .map_err(|e| syn::Error::new(e.span(), "expected a layer or an activation, such as `dense(64)` or `relu`"))?;
+    let word: Ident = input.parse().map_err(|e| {
+        syn::Error::new(
+            e.span(),
+            "expected a layer or an activation, such as `dense(64)` or `relu`",
+        )
+    })?;
     let mut layer = LayerItem {
         name,
         word,
