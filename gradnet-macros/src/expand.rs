@@ -193,8 +193,11 @@ fn field_info(l: &Layer) -> FieldInfo {
     }
 }
 
+/// `(short name, state_dict key)` pairs.
+type Names = Vec<(&'static str, String)>;
+
 /// Names of a layer's parameters and buffers, as `state_dict` keys.
-fn param_names(l: &Layer) -> (Vec<(&'static str, String)>, Vec<(&'static str, String)>) {
+fn param_names(l: &Layer) -> (Names, Names) {
     let k = |s: &'static str| (s, format!("{}.{}", l.path, s));
     match &l.kind {
         Kind::Dense { .. } | Kind::LayerNorm { .. } => (vec![k("weight"), k("bias")], vec![]),
@@ -264,7 +267,7 @@ pub fn expand(net: &Net) -> TokenStream {
     let ws = workspace(&graph, &ws_name, &ws_doc);
     let eval = eval_forward(&graph);
     let train = train_pass(&graph, &loss_value);
-    let visitors = visitors(&fields, &name, &grads_name);
+    let visitors = visitors(&fields, name, &grads_name);
     let clip_step = match clip {
         None => quote!(),
         Some(Clip::Norm(n)) => {
