@@ -101,8 +101,12 @@ fn forward_by_rows(c: &mut Criterion) {
         group.throughput(Throughput::Elements(2 * (rows * IN * OUT) as u64));
         let x = {
             use gradnet::rand::RngExt;
-            Batch::<f32, IN>::from_vec((0..rows * IN).map(|_| rng.random_range(-1.0..1.0)).collect())
-                .expect("finite data")
+            Batch::<f32, IN>::from_vec(
+                (0..rows * IN)
+                    .map(|_| rng.random_range(-1.0..1.0))
+                    .collect(),
+            )
+            .expect("finite data")
         };
         let mut y = Batch::new();
         group.bench_with_input(BenchmarkId::new("layer", rows), &rows, |b, _| {

@@ -372,7 +372,10 @@ fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
     let (a, b) = (&a[..N], &b[..N]);
     let split = N / LANES * LANES;
     let mut acc = [T::zero(); LANES];
-    for (ca, cb) in a[..split].chunks_exact(LANES).zip(b[..split].chunks_exact(LANES)) {
+    for (ca, cb) in a[..split]
+        .chunks_exact(LANES)
+        .zip(b[..split].chunks_exact(LANES))
+    {
         for k in 0..LANES {
             acc[k] += ca[k] * cb[k];
         }

@@ -7,7 +7,7 @@ use crate::ir::*;
 use crate::parse::{Arg, Item, LayerItem, Spec};
 use proc_macro2::Span;
 use quote::{format_ident, quote};
-use std::collections::HashSet;
+use std::collections::HashMap;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, UnOp};
 
@@ -60,10 +60,10 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     if layer_items.is_empty() {
         cx.error(spec.brace_span, "a network needs at least one layer");
     }
-    let start = input.clone().unwrap_or(Width::Lit(1, Span::call_site()));
+    let start = input.clone().unwrap_or_else(unknown_width);
     let mut walker = Walker {
         cx,
-        fields: HashSet::new(),
+        fields: HashMap::new(),
         asserts: Vec::new(),
     };
     let (mut layers, output) = walker.seq(&layer_items, start, "", "l");
@@ -110,7 +110,8 @@ fn loss_span(spec: &Spec) -> Option<Span> {
 
 struct Walker<'a> {
     cx: &'a mut Ctxt,
-    fields: HashSet<String>,
+    /// Field names taken so far, by a written name or by an unnamed layer.
+    fields: HashMap<String, Taken>,
     /// Width equalities only rustc can decide (a named const is involved).
     asserts: Vec<WidthAssert>,
 }
@@ -130,9 +131,15 @@ impl Walker<'_> {
         for (i, item) in items.iter().enumerate() {
             let (path, field) = match &item.name {
                 Some(name) => {
-                    if !self.fields.insert(name.to_string()) {
-                        self.cx
-                            .error(name.span(), format!("duplicate layer name `{name}`"));
+                    match self.fields.insert(name.to_string(), Taken::Named(name.span())) {
+                        None => {}
+                        Some(Taken::Named(_)) => {
+                            self.cx.error(name.span(), format!("duplicate layer name `{name}`"))
+                        }
+                        Some(Taken::Auto(path)) => self.cx.error(
+                            name.span(),
+                            format!("layer name `{name}` is already the field of the unnamed layer `{path}`"),
+                        ),
                     }
                     (format!("{prefix}{name}"), name.clone())
                 }
@@ -146,9 +153,28 @@ impl Walker<'_> {
                     (format!("{prefix}{i}"), field)
                 }
             };
-            if let Some(layer) = self.layer(item, &width, path, field) {
-                width = layer.out_w.clone();
-                out.push(layer);
+            match self.layer(item, &width, path, field) {
+                Some(layer) => {
+                    if item.name.is_none() && layer.kind.has_field() {
+                        let taken = Taken::Auto(layer.path.clone());
+                        if let Some(Taken::Named(at)) =
+                            self.fields.insert(layer.field.to_string(), taken)
+                        {
+                            self.cx.error(
+                                at,
+                                format!("layer name `{}` is already the field of the unnamed layer `{}`", layer.field, layer.path),
+                            );
+                        }
+                    }
+                    width = layer.out_w.clone();
+                    out.push(layer);
+                }
+                // A failed layer that may change the width: what follows cannot be
+                // compared with it (no follow-on errors).
+                None if item.word == "dense" || !is_layer_word(&item.word.to_string()) => {
+                    width = unknown_width()
+                }
+                None => {}
             }
         }
         (out, width)
@@ -163,7 +189,7 @@ impl Walker<'_> {
     ) -> Option<Layer> {
         let word = item.word.to_string();
         let span = item.word.span();
-        if item.block.is_some() && word != "residual" {
+        if item.block.is_some() && word != "residual" && is_layer_word(&word) {
             self.cx.error(
                 span,
                 format!("`{word}` takes no block; only `residual {{ ... }}` does"),
@@ -205,10 +231,8 @@ impl Walker<'_> {
             "dropout" => self.dropout(item),
             "residual" => self.residual(item, width, &path, &field),
             _ => {
-                self.cx.error(
-                    span,
-                    format!("unknown layer or activation `{word}`; expected one of: {LAYER_WORDS}"),
-                );
+                self.cx
+                    .error(span, unknown("layer or activation", &word, LAYER_WORDS));
                 None
             }
         }?;
@@ -233,22 +257,19 @@ impl Walker<'_> {
             Some(a) => a,
         };
         let mut next = 0;
+        let given = args
+            .iter()
+            .filter(|a| matches!(a, Arg::Positional(_)))
+            .count();
         for arg in args {
             match arg {
                 Arg::Positional(e) => {
                     if next >= params.len() {
-                        self.cx.error(
-                            e.span(),
-                            format!(
-                                "`{word}` takes {} argument{}, but more were given",
-                                if params.is_empty() {
-                                    "no".to_string()
-                                } else {
-                                    format!("at most {}", params.len())
-                                },
-                                if params.len() == 1 { "" } else { "s" }
-                            ),
-                        );
+                        if next == params.len() {
+                            self.cx
+                                .error(e.span(), count_msg(word, 0, params.len(), given));
+                        }
+                        next += 1;
                         ok = false;
                     } else {
                         slots[next] = Some(e);
@@ -263,15 +284,21 @@ impl Walker<'_> {
                     }
                     Some(i) => slots[i] = Some(value),
                     None => {
-                        let expected = if params.is_empty() {
-                            "it takes no options".to_string()
+                        let msg = if params.is_empty() {
+                            format!("unknown option `{name}`: `{word}` takes no options")
                         } else {
-                            format!("expected one of: {}", params.join(", "))
+                            let name = name.to_string();
+                            match did_you_mean(&name, params.iter().copied()) {
+                                Some(p) => format!(
+                                    "unknown option `{name}` for `{word}`; did you mean `{p}`?"
+                                ),
+                                None => format!(
+                                    "unknown option `{name}` for `{word}`; expected one of: {}",
+                                    params.join(", ")
+                                ),
+                            }
                         };
-                        self.cx.error(
-                            name.span(),
-                            format!("unknown option `{name}` for `{word}`; {expected}"),
-                        );
+                        self.cx.error(name.span(), msg);
                         ok = false;
                     }
                 },
@@ -311,10 +338,15 @@ impl Walker<'_> {
                 if lo >= hi {
                     self.cx.error(
                         item.word.span(),
-                        format!("hard_tanh needs min_val < max_val, found {lo} and {hi}"),
+                        format!("hard_tanh needs min_val < max_val, found {lo:?} and {hi:?}"),
                     );
                 }
             }
+        }
+        if kind == ActKind::Softplus && args[0].value == Some(0.0) {
+            let at = slots[0].map_or(item.word.span(), |e| e.span());
+            self.cx
+                .error(at, "softplus needs a nonzero beta, found 0.0");
         }
         Some(Kind::Act(Act {
             kind,
@@ -333,8 +365,9 @@ impl Walker<'_> {
                     if arrow.is_some() {
                         self.cx
                             .error(arg.span(), "dense takes one `in -> out` pair");
+                    } else {
+                        arrow = Some((from, to));
                     }
-                    arrow = Some((from, to));
                 }
             }
         }
@@ -474,7 +507,7 @@ impl Walker<'_> {
             if !(0.0..=1.0).contains(&m) {
                 self.cx.error(
                     slots[0].map_or(item.word.span(), |e| e.span()),
-                    format!("momentum must be in [0, 1], found {m}"),
+                    format!("momentum must be in [0, 1], found {m:?}"),
                 );
             }
         }
@@ -502,7 +535,7 @@ impl Walker<'_> {
             Some(e) if e <= 0.0 => {
                 self.cx.error(
                     at.map_or(item.word.span(), |e| e.span()),
-                    format!("eps must be positive, found {e}"),
+                    format!("eps must be positive, found {e:?}"),
                 );
                 None
             }
@@ -517,7 +550,7 @@ impl Walker<'_> {
             if !(0.0..1.0).contains(&v) {
                 self.cx.error(
                     slots[0].map_or(item.word.span(), |e| e.span()),
-                    format!("dropout probability must be in [0, 1), found {v}"),
+                    format!("dropout probability must be in [0, 1), found {v:?}"),
                 );
                 return None;
             }
@@ -620,6 +653,14 @@ fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
             }
         },
         Expr::Path(p) if p.qself.is_none() => Some(Width::Const(p.path.clone())),
+        Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
+            let inner = &u.expr;
+            cx.error(
+                u.span(),
+                format!("a width must be at least 1, found -{}", quote!(#inner)),
+            );
+            None
+        }
         Expr::Paren(p) => expect_width(cx, &p.expr),
         Expr::Group(g) => expect_width(cx, &g.expr),
         other => {
@@ -721,22 +762,76 @@ fn call_parts(e: &Expr) -> Option<(&Ident, Vec<&Expr>)> {
 
 fn arity(cx: &mut Ctxt, word: &Ident, args: &[&Expr], min: usize, max: usize) -> Option<()> {
     if args.len() < min || args.len() > max {
-        let expected = if min == max {
-            format!("{min}")
-        } else {
-            format!("{min} to {max}")
-        };
-        cx.error(
-            word.span(),
-            format!(
-                "`{word}` takes {expected} argument{}, found {}",
-                if max == 1 { "" } else { "s" },
-                args.len()
-            ),
-        );
+        // Too many: at the first extra argument; too few: at the word.
+        let at = args.get(max).map_or(word.span(), |a| a.span());
+        cx.error(at, count_msg(word, min, max, args.len()));
         return None;
     }
     Some(())
+}
+
+/// "`normal` takes 1 or 2 arguments, found 0".
+fn count_msg(word: &Ident, min: usize, max: usize, found: usize) -> String {
+    let s = |n: usize| if n == 1 { "" } else { "s" };
+    let expected = match (min, max) {
+        (0, 0) => "no arguments".to_string(),
+        (0, m) => format!("at most {m} argument{}", s(m)),
+        (a, b) if a == b => format!("{a} argument{}", s(a)),
+        (a, b) if a + 1 == b => format!("{a} or {b} arguments"),
+        (a, b) => format!("{a} to {b} arguments"),
+    };
+    format!("`{word}` takes {expected}, found {found}")
+}
+
+/// "unknown loss `mean_squared`; expected one of: mse, ..." or, when a known word is
+/// one or two edits away, "unknown loss `mes`; did you mean `mse`?".
+fn unknown(what: &str, word: &str, known: &str) -> String {
+    match did_you_mean(word, known.split(',').map(str::trim)) {
+        Some(k) => format!("unknown {what} `{word}`; did you mean `{k}`?"),
+        None => format!("unknown {what} `{word}`; expected one of: {known}"),
+    }
+}
+
+/// The known word closest to `word`, if it is at most two edits away.
+fn did_you_mean<'a>(word: &str, known: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    known
+        .map(|k| (edit_distance(word, k), k))
+        .filter(|(d, k)| *d <= 2 && *d < k.len().min(word.len()))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, k)| k)
+}
+
+/// Levenshtein distance, for "did you mean" suggestions.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+fn is_layer_word(word: &str) -> bool {
+    LAYER_WORDS.split(',').any(|w| w.trim() == word) || matches!(word, "none" | "swish")
+}
+
+/// The width after a mistake (a missing input, a failed dense layer): a placeholder
+/// that compares with nothing, so no follow-on errors. Never reaches the generated
+/// code, because a spec with errors is not expanded.
+fn unknown_width() -> Width {
+    Width::Const(syn::parse_quote!(__gradnet_unknown_width))
+}
+
+/// Who has a field name: a written layer name (where) or an unnamed layer (its path).
+enum Taken {
+    Named(Span),
+    Auto(String),
 }
 
 const INIT_WORDS: &str = "he_normal, he_uniform, kaiming_normal, kaiming_uniform, glorot_normal, \
@@ -768,7 +863,10 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
                     Some("fan_in") => false,
                     Some("fan_out") => true,
                     _ => {
-                        cx.error(a.span(), "expected `fan_in` or `fan_out`");
+                        cx.error(
+                            a.span(),
+                            format!("expected `fan_in` or `fan_out`, found `{}`", quote!(#a)),
+                        );
                         return None;
                     }
                 },
@@ -805,7 +903,7 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
                 if s < 0.0 {
                     cx.error(
                         args[args.len() - 1].span(),
-                        format!("a standard deviation must not be negative, found {s}"),
+                        format!("a standard deviation must not be negative, found {s:?}"),
                     );
                 }
             }
@@ -823,7 +921,7 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
                 if x > y {
                     cx.error(
                         e.span(),
-                        format!("uniform(a, b) needs a <= b, found {x} and {y}"),
+                        format!("uniform(a, b) needs a <= b, found {x:?} and {y:?}"),
                     );
                 }
             }
@@ -842,10 +940,7 @@ fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
             InitSpec::Constant(nums(cx, &args)?.pop()?)
         }
         _ => {
-            cx.error(
-                word.span(),
-                format!("unknown initializer `{name}`; expected one of: {INIT_WORDS}"),
-            );
+            cx.error(word.span(), unknown("initializer", &name, INIT_WORDS));
             return None;
         }
     })
@@ -863,9 +958,10 @@ fn parse_loss(cx: &mut Ctxt, e: &Expr) -> Option<Loss> {
         _ => {
             cx.error(
                 e.span(),
-                format!(
-                    "unknown loss `{}`; expected one of: mse, cross_entropy, bce_with_logits",
-                    quote!(#e)
+                unknown(
+                    "loss",
+                    &quote!(#e).to_string(),
+                    "mse, cross_entropy, bce_with_logits",
                 ),
             );
             None
@@ -882,12 +978,13 @@ fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
         "norm" => Clip::Norm,
         "value" => Clip::Value,
         other => {
-            cx.error(
-                word.span(),
-                format!(
+            let msg = match did_you_mean(other, ["norm", "value"].into_iter()) {
+                Some(k) => format!("unknown clipping `{other}`; did you mean `{k}`?"),
+                None => format!(
                     "unknown clipping `{other}`; expected `norm(max_norm)` or `value(clip_value)`"
                 ),
-            );
+            };
+            cx.error(word.span(), msg);
             return None;
         }
     };
@@ -897,7 +994,7 @@ fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
         if v.is_nan() || v <= 0.0 {
             cx.error(
                 args[0].span(),
-                format!("a clipping threshold must be positive, found {v}"),
+                format!("a clipping threshold must be positive, found {v:?}"),
             );
             return None;
         }

@@ -168,10 +168,9 @@ impl Parse for Arg {
         if parse_width_atom(&fork).is_ok() && fork.peek(Token![->]) {
             let from = parse_width_atom(input)?;
             input.parse::<Token![->]>()?;
-            return Ok(Arg::Arrow {
-                from,
-                to: parse_width_atom(input)?,
-            });
+            let to = parse_width_atom(input)
+                .map_err(|e| syn::Error::new(e.span(), "expected the output width after `->`"))?;
+            return Ok(Arg::Arrow { from, to });
         }
         Ok(Arg::Positional(input.parse()?))
     }

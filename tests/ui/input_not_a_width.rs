@@ -1,0 +1,11 @@
+use gradnet::prelude::*;
+
+network! {
+    struct Net {
+        input: dense(4),
+        dense(1),
+        loss: mse,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,11 @@
+use gradnet::prelude::*;
+
+network! {
+    struct Net {
+        input: 4,
+        dense(3),
+        loss: cross_entropi,
+    }
+}
+
+fn main() {}

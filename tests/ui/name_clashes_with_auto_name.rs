@@ -1,0 +1,15 @@
+use gradnet::prelude::*;
+
+network! {
+    struct Net {
+        input: 4,
+        l1: dense(4),
+        dense(4),
+        dense(4),
+        l2: dense(4),
+        dense(1),
+        loss: mse,
+    }
+}
+
+fn main() {}

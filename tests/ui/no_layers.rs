@@ -1,0 +1,10 @@
+use gradnet::prelude::*;
+
+network! {
+    struct Net {
+        input: 4,
+        loss: mse,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,12 @@
+use gradnet::prelude::*;
+
+network! {
+    struct Net {
+        input: 4,
+        dense(0),
+        dense(1),
+        loss: mse,
+    }
+}
+
+fn main() {}
