@@ -388,7 +388,7 @@ fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
     while width > 1 {
         width /= 2;
         for k in 0..width {
-            acc[k] = acc[k] + acc[k + width];
+            acc[k] += acc[k + width];
         }
     }
     acc[0] + s

@@ -2,19 +2,24 @@
 //! re-exports it; the generated code reaches the runtime by the absolute path
 //! `::gradnet::__private`.
 //!
-//! The pipeline, one module per stage: [`parse`] (spec text -> syntax tree),
-//! [`check`] (words, arguments and widths; every mistake reported at its token),
-//! [`graph`] (a straight-line program of steps and the plan of its reverse),
-//! [`expand`] (the generated Rust).
+//! The pipeline, one module per stage: `parse` (spec text -> syntax tree), `check`
+//! (words and widths; every mistake reported at its token, with `args` reading the
+//! values inside a spec and `init_rule` choosing default initializers), `graph` (a
+//! straight-line program of steps and the plan of its reverse), `expand` (the
+//! generated types and visitors) and `passes` (the generated forward, training and
+//! backward code).
 
 extern crate proc_macro;
 
+mod args;
 mod check;
 mod ctxt;
 mod expand;
 mod graph;
+mod init_rule;
 mod ir;
 mod parse;
+mod passes;
 
 use proc_macro::TokenStream;
 
