@@ -122,6 +122,7 @@ fn spec_clipping_by_norm_is_applied_in_train_step() {
     for (a, e) in flat(&clipped).iter().zip(&expected) {
         assert!((a - e).abs() < 1e-14, "{a} vs {e}");
     }
+    assert!((ws.pre_clip_norm().expect("clipped by norm") - norm).abs() < 1e-12);
     let after = flat_grads(&gc).iter().map(|v| v * v).sum::<f64>().sqrt();
     assert!((after - 0.5).abs() < 1e-6);
 }

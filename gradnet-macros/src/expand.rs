@@ -273,7 +273,7 @@ pub fn expand(net: &Net) -> TokenStream {
         None => quote!(),
         Some(Clip::Norm(n)) => {
             let n = &n.tokens;
-            quote!(#p::clip::clip_grad_norm(grads, T::of(#n))?;)
+            quote!(ws.pre_clip_norm = ::core::option::Option::Some(#p::clip::clip_grad_norm(grads, T::of(#n))?);)
         }
         Some(Clip::Value(n)) => {
             let n = &n.tokens;

@@ -66,6 +66,9 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             rng: #p::SeededRng,
             /// Whether training passes check every output and gradient for NaN/Inf.
             detect_anomaly: bool,
+            /// The total gradient norm before the spec's `clip: norm(..)`, from the last
+            /// `train_step`.
+            pre_clip_norm: ::core::option::Option<T>,
         }
 
         impl<T: #p::Real> #ws_name<T> {
@@ -80,6 +83,7 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
                     #( #names: ::core::default::Default::default(), )*
                     rng: #p::rng::seeded(seed),
                     detect_anomaly: false,
+                    pre_clip_norm: ::core::option::Option::None,
                 }
             }
 
@@ -91,6 +95,13 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             /// are skipped.
             pub fn set_detect_anomaly(&mut self, on: bool) {
                 self.detect_anomaly = on;
+            }
+
+            /// The total gradient norm before clipping in the last `train_step`, for a
+            /// spec with `clip: norm(..)` (`None` otherwise, or before the first step),
+            /// as `torch.nn.utils.clip_grad_norm_` returns it.
+            pub fn pre_clip_norm(&self) -> ::core::option::Option<T> {
+                self.pre_clip_norm
             }
 
             /// Whether NaN/Inf detection is on.
