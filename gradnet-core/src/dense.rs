@@ -47,7 +47,7 @@ pub const DIRECT_MAX_MACS: usize = 8192;
 /// size: a product with so few rows is a matrix-vector product, which the GEMM would
 /// spend packing the whole weight matrix for (see `benches/dense.rs`, group
 /// `forward_by_rows`, for the crossover).
-pub const DIRECT_MAX_ROWS: usize = 2;
+pub const DIRECT_MAX_ROWS: usize = 8;
 
 /// Whether a backward pass overwrites its output buffer or adds to it.
 ///
@@ -384,14 +384,7 @@ fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
     for i in split..N {
         s += a[i] * b[i];
     }
-    let mut width = LANES;
-    while width > 1 {
-        width /= 2;
-        for k in 0..width {
-            acc[k] += acc[k + width];
-        }
-    }
-    acc[0] + s
+    acc.iter().fold(s, |sum, &v| sum + v)
 }
 
 /// `y += alpha x` over a const width.

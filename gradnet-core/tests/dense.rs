@@ -129,18 +129,20 @@ fn direct_path_gradients() {
 
 #[test]
 fn gemm_path_gradients() {
-    // 16 rows x 40 x 24 = 15360 multiply-adds: the GEMM.
+    // 16 rows x 40 x 24 = 15360 multiply-adds, more than DIRECT_MAX_ROWS rows: the GEMM.
     assert!(!Dense::<f64, 40, 24>::is_direct(16));
     check::<40, 24, _>(16, true, Tanh, 4);
     check::<40, 24, _>(16, false, Identity, 5);
 }
 
 #[test]
-fn one_and_two_rows_take_the_direct_path_at_any_size() {
+fn small_batches_take_the_direct_path_at_any_size() {
+    use gradnet_core::dense::DIRECT_MAX_ROWS;
     assert!(Dense::<f64, 784, 256>::is_direct(1));
-    assert!(Dense::<f64, 784, 256>::is_direct(2));
-    assert!(!Dense::<f64, 784, 256>::is_direct(3));
-    check::<40, 24, _>(2, true, Tanh, 6);
+    assert!(Dense::<f64, 784, 256>::is_direct(DIRECT_MAX_ROWS));
+    assert!(!Dense::<f64, 784, 256>::is_direct(DIRECT_MAX_ROWS + 1));
+    assert!(Dense::<f64, 40, 24>::is_direct(DIRECT_MAX_ROWS));
+    check::<40, 24, _>(DIRECT_MAX_ROWS, true, Tanh, 6);
 }
 
 /// Both paths compute the same forward values.
