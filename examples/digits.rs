@@ -145,3 +145,85 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     Ok(())
 }
+
+/// The README's Rust blocks are excerpts of the examples: each block's lines appear
+/// consecutively in `examples/digits.rs` or `examples/xor.rs`, shifted by one common
+/// indentation.
+#[cfg(test)]
+mod readme {
+    const README: &str = include_str!("../README.md");
+    const SOURCES: [(&str, &str); 2] = [
+        ("examples/digits.rs", include_str!("digits.rs")),
+        ("examples/xor.rs", include_str!("xor.rs")),
+    ];
+
+    /// The ```rust blocks of a markdown text.
+    fn rust_blocks(text: &str) -> Vec<Vec<&str>> {
+        let mut blocks = Vec::new();
+        let mut current: Option<Vec<&str>> = None;
+        for line in text.lines() {
+            match (&mut current, line.trim_end()) {
+                (None, "```rust") => current = Some(Vec::new()),
+                (Some(_), "```") => blocks.extend(current.take()),
+                (Some(block), l) => block.push(l),
+                (None, _) => {}
+            }
+        }
+        blocks
+    }
+
+    /// Whether `block` matches consecutive lines of `source` with one added indent.
+    fn is_excerpt(block: &[&str], source: &str) -> bool {
+        let lines: Vec<&str> = source.lines().collect();
+        (0..lines.len()).any(|start| {
+            let Some(first) = lines[start].strip_suffix(block[0]) else {
+                return false;
+            };
+            let indent = first;
+            !indent.contains(|c| c != ' ')
+                && block.iter().enumerate().all(|(j, want)| {
+                    lines.get(start + j).is_some_and(|have| {
+                        (want.is_empty() && have.is_empty())
+                            || have.strip_prefix(indent) == Some(want)
+                    })
+                })
+        })
+    }
+
+    #[test]
+    fn readme_rust_blocks_are_excerpts_of_the_examples() {
+        let blocks = rust_blocks(README);
+        assert!(blocks.len() >= 2, "expected the README's Rust blocks");
+        for block in &blocks {
+            assert!(
+                SOURCES.iter().any(|(_, src)| is_excerpt(block, src)),
+                "this README block is in no example:\n{}",
+                block.join("\n")
+            );
+        }
+    }
+
+    /// The fields and constants the README names.
+    #[test]
+    fn generated_names_are_as_the_readme_says() {
+        use gradnet::prelude::*;
+        let net = super::DigitNet::<f32>::new(&mut seeded(0));
+        let _: &gradnet::Dense<f32, 64, 512> = &net.l1;
+        let _: &gradnet::batch_norm::BatchNorm<f32, 512> = &net.l2;
+        assert_eq!((super::DigitNet::INPUT, super::DigitNet::OUTPUT), (64, 10));
+        let mut names = Vec::new();
+        net.visit_params(&mut |n, _| names.push(n));
+        assert_eq!(&names[..3], ["1.weight", "1.bias", "2.weight"]);
+        let mut buffers = Vec::new();
+        net.visit_buffers(&mut |n, _| buffers.push(n));
+        assert_eq!(buffers[0], "2.running_mean");
+    }
+
+    #[test]
+    fn a_changed_block_is_caught() {
+        let block = &rust_blocks(README)[0];
+        let mut changed = block.clone();
+        changed[3] = "        input: 65,";
+        assert!(!SOURCES.iter().any(|(_, src)| is_excerpt(&changed, src)));
+    }
+}
