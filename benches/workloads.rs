@@ -317,6 +317,15 @@ fn summary() {
             }
         }
         println!("{line}");
+        if param == "train_step" {
+            if let Some(lg) = median_ns(group, "gradnet", "loss_and_grad") {
+                println!(
+                    "    of which loss_and_grad (forward + backward) {:.2} us, the SGD update {:.2} us",
+                    lg / 1e3,
+                    (ns - lg) / 1e3
+                );
+            }
+        }
     }
 }
 
