@@ -1,0 +1,336 @@
+//! The workloads, written with `network!`, beside the GEMM alone doing the same
+//! matrix products:
+//!
+//! - **W1**: MLP 784-256-128-10, ReLU, softmax cross-entropy, batch 64, f32; one
+//!   training step = forward + backward + SGD update (`train_step`).
+//! - **W2**: MLP 2-16-16-1, tanh, MSE, batch 1, f32; one SGD training step.
+//! - **W5**: W1's network, inference with `forward_into`, at batch 1 and batch 64.
+//!
+//! Throughput is in FLOPs (criterion prints them as "elements"), counting only the
+//! matrix products, each product of an m x k by a k x n matrix as 2mkn: per dense
+//! layer `in -> out` at `rows` rows, the forward product `X W^T` is `2 rows in out`;
+//! a training step adds `dW = dY^T X` and, except for the first layer (whose input
+//! gradient nobody asked for, so it is not computed), `dX = dY W`, each as many
+//! FLOPs again. Bias additions, activations, the loss and the update are not counted:
+//! they are the framework's overhead that the ratio to the GEMM shows. So a W1 step
+//! counts `2 * 64 * (2 * 784 * 256 + 3 * 256 * 128 + 3 * 128 * 10)` = 64.5 MFLOP.
+//!
+//! `gemm_alone` runs exactly the products of the gradnet benchmark beside it (same
+//! shapes, same transposed views) through `gradnet::gemm::gemm` and nothing else, so
+//! gradnet's rate over the GEMM's is the fraction of the product ceiling reached.
+//! (At W5's batch 1 gradnet computes the last layer, 128 x 10, with direct loops;
+//! `gemm_alone` still sends it to the GEMM.) W1 also times `loss_and_grad` alone,
+//! so the cost of the SGD update shows as the difference.
+//! After criterion's report, a summary prints the medians and that ratio (read from
+//! criterion's estimates in `target/criterion`). Single-threaded: matrixmultiply is
+//! built without its `threading` feature.
+//!
+//! `cargo bench --bench workloads`
+
+use criterion::{criterion_group, BenchmarkId, Criterion, Throughput};
+use gradnet::gemm::{gemm, MatMut, MatRef};
+use gradnet::optim::{Sgd, SgdConfig};
+use gradnet::prelude::*;
+use std::hint::black_box;
+use std::path::PathBuf;
+use std::time::Duration;
+
+network! {
+    /// W1 and W5: 784-256-128-10 with ReLU.
+    struct Mlp784 {
+        input: 784,
+        dense(256),
+        relu,
+        dense(128),
+        relu,
+        dense(10),
+        loss: cross_entropy,
+    }
+}
+
+network! {
+    /// W2: 2-16-16-1 with tanh.
+    struct Mlp2 {
+        input: 2,
+        dense(16),
+        tanh,
+        dense(16),
+        tanh,
+        dense(1),
+        loss: mse,
+    }
+}
+
+/// W1's layers as `(in, out)`.
+const W1: [(usize, usize); 3] = [(784, 256), (256, 128), (128, 10)];
+/// W2's layers.
+const W2: [(usize, usize); 3] = [(2, 16), (16, 16), (16, 1)];
+
+/// FLOPs of the products of one training step (first layer without `dX`).
+fn train_flops(rows: usize, layers: &[(usize, usize)]) -> u64 {
+    layers
+        .iter()
+        .enumerate()
+        .map(|(k, &(i, o))| (if k == 0 { 2 } else { 3 }) * 2 * rows * i * o)
+        .sum::<usize>() as u64
+}
+
+/// FLOPs of the products of one forward pass.
+fn forward_flops(rows: usize, layers: &[(usize, usize)]) -> u64 {
+    layers.iter().map(|&(i, o)| 2 * rows * i * o).sum::<usize>() as u64
+}
+
+fn random_batch<const D: usize>(rows: usize, seed: u64) -> Batch<f32, D> {
+    use gradnet::rand::RngExt;
+    let mut rng = seeded(seed);
+    Batch::from_vec((0..rows * D).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .expect("finite data")
+}
+
+fn sgd() -> Sgd<f32> {
+    SgdConfig::new(1e-3).build().expect("a valid learning rate")
+}
+
+/// Buffers for W1's products through the GEMM alone: weights, activations and
+/// gradients of every layer, at `rows` rows.
+struct GemmOnly {
+    rows: usize,
+    x: Vec<f32>,
+    w: [Vec<f32>; 3],
+    y: [Vec<f32>; 3],
+    dw: [Vec<f32>; 3],
+    dx: [Vec<f32>; 3],
+}
+
+impl GemmOnly {
+    fn new(rows: usize, net: &Mlp784<f32>, x: &Batch<f32, 784>) -> Self {
+        let per_layer = |f: &dyn Fn(usize, usize) -> usize| -> [Vec<f32>; 3] {
+            std::array::from_fn(|k| vec![0.01; f(W1[k].0, W1[k].1)])
+        };
+        GemmOnly {
+            rows,
+            x: x.as_slice().to_vec(),
+            w: [
+                net.l0.weight.clone(),
+                net.l2.weight.clone(),
+                net.l4.weight.clone(),
+            ],
+            y: per_layer(&|_, o| rows * o),
+            dw: per_layer(&|i, o| o * i),
+            dx: per_layer(&|i, _| rows * i),
+        }
+    }
+
+    /// `Y_k = X_k W_k^T` for every layer, `X_k` the previous layer's output.
+    fn forward(&mut self) {
+        let r = self.rows;
+        for (k, &(i, o)) in W1.iter().enumerate() {
+            let (before, after) = self.y.split_at_mut(k);
+            let input: &[f32] = if k == 0 { &self.x } else { &before[k - 1] };
+            gemm(
+                1.0,
+                MatRef::row_major(input, r, i),
+                MatRef::row_major(&self.w[k], o, i).t(),
+                0.0,
+                MatMut::row_major(&mut after[0], r, o),
+            );
+        }
+    }
+
+    /// The forward products, then `dW_k = dY_k^T X_k` for every layer and
+    /// `dX_k = dY_k W_k` for all but the first (the outputs stand in for dY).
+    fn train(&mut self) {
+        self.forward();
+        let r = self.rows;
+        for (k, &(i, o)) in W1.iter().enumerate().rev() {
+            let input: &[f32] = if k == 0 { &self.x } else { &self.y[k - 1] };
+            gemm(
+                1.0,
+                MatRef::row_major(&self.y[k], r, o).t(),
+                MatRef::row_major(input, r, i),
+                0.0,
+                MatMut::row_major(&mut self.dw[k], o, i),
+            );
+            if k > 0 {
+                gemm(
+                    1.0,
+                    MatRef::row_major(&self.y[k], r, o),
+                    MatRef::row_major(&self.w[k], o, i),
+                    0.0,
+                    MatMut::row_major(&mut self.dx[k], r, i),
+                );
+            }
+        }
+    }
+}
+
+fn w1_train(c: &mut Criterion) {
+    const ROWS: usize = 64;
+    let mut group = c.benchmark_group("W1_train_784-256-128-10_b64");
+    group.throughput(Throughput::Elements(train_flops(ROWS, &W1)));
+    let mut net = Mlp784::<f32>::new(&mut seeded(0));
+    let x = random_batch::<784>(ROWS, 1);
+    let t: Vec<usize> = (0..ROWS).map(|i| i % 10).collect();
+    let mut gemm_only = GemmOnly::new(ROWS, &net, &x);
+    let (mut opt, mut ws, mut grads) = (sgd(), Mlp784Workspace::new(), net.zero_grads());
+    group.bench_function(BenchmarkId::new("gradnet", "train_step"), |b| {
+        b.iter(|| {
+            net.train_step(black_box(&x), &t, &mut opt, &mut ws, &mut grads)
+                .expect("a valid step")
+        })
+    });
+    group.bench_function(BenchmarkId::new("gradnet", "loss_and_grad"), |b| {
+        b.iter(|| {
+            net.loss_and_grad(black_box(&x), &t, &mut ws, &mut grads)
+                .expect("a valid pass")
+        })
+    });
+    group.bench_function(BenchmarkId::new("gemm_alone", "8_products"), |b| {
+        b.iter(|| {
+            gemm_only.train();
+            black_box(&gemm_only.dw);
+        })
+    });
+    group.finish();
+}
+
+fn w2_train(c: &mut Criterion) {
+    let mut group = c.benchmark_group("W2_train_2-16-16-1_b1");
+    group.throughput(Throughput::Elements(train_flops(1, &W2)));
+    let mut net = Mlp2::<f32>::new(&mut seeded(2));
+    let x = Batch::<f32, 2>::from_rows(&[[0.5, -0.25]]).expect("finite");
+    let y = Batch::<f32, 1>::from_rows(&[[0.75]]).expect("finite");
+    let (mut opt, mut ws, mut grads) = (sgd(), Mlp2Workspace::new(), net.zero_grads());
+    group.bench_function(BenchmarkId::new("gradnet", "train_step"), |b| {
+        b.iter(|| {
+            net.train_step(black_box(&x), &y, &mut opt, &mut ws, &mut grads)
+                .expect("a valid step")
+        })
+    });
+    group.finish();
+}
+
+fn w5_forward(c: &mut Criterion) {
+    let net = Mlp784::<f32>::new(&mut seeded(3));
+    for rows in [1, 64] {
+        let mut group = c.benchmark_group(format!("W5_forward_784-256-128-10_b{rows}"));
+        group.throughput(Throughput::Elements(forward_flops(rows, &W1)));
+        let x = random_batch::<784>(rows, 4);
+        let (mut ws, mut out) = (Mlp784Workspace::new(), Batch::new());
+        group.bench_function(BenchmarkId::new("gradnet", "forward_into"), |b| {
+            b.iter(|| {
+                net.forward_into(black_box(&x), &mut ws, &mut out);
+                black_box(&out);
+            })
+        });
+        let mut gemm_only = GemmOnly::new(rows, &net, &x);
+        group.bench_function(BenchmarkId::new("gemm_alone", "3_products"), |b| {
+            b.iter(|| {
+                gemm_only.forward();
+                black_box(&gemm_only.y);
+            })
+        });
+        group.finish();
+    }
+}
+
+fn config() -> Criterion {
+    Criterion::default()
+        .warm_up_time(Duration::from_secs(2))
+        .measurement_time(Duration::from_secs(5))
+}
+
+criterion_group! {
+    name = benches;
+    config = config();
+    targets = w1_train, w2_train, w5_forward
+}
+
+/// Where criterion keeps its estimates: `$CRITERION_HOME`, else `criterion/` in the
+/// target directory holding this executable (`target/release/deps/workloads-*`).
+fn criterion_dir() -> Option<PathBuf> {
+    if let Some(home) = std::env::var_os("CRITERION_HOME") {
+        return Some(home.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    Some(exe.ancestors().nth(3)?.join("criterion"))
+}
+
+/// The median (ns per iteration) of one benchmark from criterion's `estimates.json`.
+fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
+    let path = criterion_dir()?
+        .join(group)
+        .join(function)
+        .join(param)
+        .join("new/estimates.json");
+    let text = std::fs::read_to_string(path).ok()?;
+    let after = &text[text.find("\"median\"")?..];
+    let value = &after[after.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
+    let end = value.find([',', '}'])?;
+    value[..end].trim().parse().ok()
+}
+
+/// Prints each workload's median and FLOP rate, and its fraction of the GEMM's rate.
+fn summary() {
+    let rows: [(&str, &str, u64, Option<&str>); 4] = [
+        (
+            "W1_train_784-256-128-10_b64",
+            "train_step",
+            train_flops(64, &W1),
+            Some("8_products"),
+        ),
+        (
+            "W2_train_2-16-16-1_b1",
+            "train_step",
+            train_flops(1, &W2),
+            None,
+        ),
+        (
+            "W5_forward_784-256-128-10_b1",
+            "forward_into",
+            forward_flops(1, &W1),
+            Some("3_products"),
+        ),
+        (
+            "W5_forward_784-256-128-10_b64",
+            "forward_into",
+            forward_flops(64, &W1),
+            Some("3_products"),
+        ),
+    ];
+    println!("\nsummary (criterion medians; FLOPs = 2mkn per matrix product):");
+    for (group, param, flops, gemm_param) in rows {
+        let Some(ns) = median_ns(group, "gradnet", param) else {
+            println!("  {group}: no estimate (run without --test and without a filter)");
+            continue;
+        };
+        let rate = flops as f64 / ns; // GFLOP/s
+        let mut line = format!("  {group}: {:.2} us, {rate:.2} GFLOP/s", ns / 1e3);
+        if let Some(gp) = gemm_param {
+            if let Some(gns) = median_ns(group, "gemm_alone", gp) {
+                let grate = flops as f64 / gns;
+                line += &format!(
+                    "; GEMM alone {:.2} us, {grate:.2} GFLOP/s; gradnet at {:.0}% of the GEMM rate",
+                    gns / 1e3,
+                    100.0 * rate / grate
+                );
+            }
+        }
+        println!("{line}");
+        if param == "train_step" {
+            if let Some(lg) = median_ns(group, "gradnet", "loss_and_grad") {
+                println!(
+                    "    of which loss_and_grad (forward + backward) {:.2} us, the SGD update {:.2} us",
+                    lg / 1e3,
+                    (ns - lg) / 1e3
+                );
+            }
+        }
+    }
+}
+
+fn main() {
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+    summary();
+}

@@ -1,0 +1,397 @@
+//! Zero-allocation proof: a counting global allocator shows that training steps after
+//! the first, and `forward_into` after the first call, allocate nothing in gradnet's
+//! own code, at a fixed batch size and for a smaller batch after a larger one.
+//!
+//! Dense layers with `rows * IN * OUT <= DIRECT_MAX_MACS` (8192) use direct loops;
+//! larger ones call `matrixmultiply`'s sgemm, which allocates its packing buffer on
+//! every call (one allocation, freed before it returns; the crate has no API that
+//! takes a caller's workspace). So small networks must allocate exactly 0 times per
+//! step, and a larger one exactly once per GEMM call, the number of calls counted
+//! from its layer sizes: per dense layer above the threshold, one product forward and
+//! two backward (dW and dX), except the first layer, whose input gradient nobody
+//! asked for (one backward product).
+//!
+//! This is its own test binary without the libtest harness (`harness = false`), so
+//! no other test's thread allocates while it counts: `main` runs the checks one after
+//! another on one thread.
+
+use gradnet::dense::DIRECT_MAX_MACS;
+use gradnet::gemm::{gemm, MatMut, MatRef};
+use gradnet::optim::SgdConfig;
+use gradnet::prelude::*;
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Counts every allocation and reallocation, then lets the system allocator do it.
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: forwarded as received.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Runs `f` and returns how many allocations it made, and its result.
+fn counted<R>(f: impl FnOnce() -> R) -> (usize, R) {
+    let before = ALLOCATIONS.load(Ordering::SeqCst);
+    let r = f();
+    (ALLOCATIONS.load(Ordering::SeqCst) - before, r)
+}
+
+type Check = Result<(), String>;
+
+/// A check and its name.
+type NamedCheck = (&'static str, fn() -> Check);
+
+/// Fails with `what` unless `found == expected`.
+fn expect(what: &str, found: usize, expected: usize) -> Check {
+    if found == expected {
+        Ok(())
+    } else {
+        Err(format!("{what}: {found} allocations, expected {expected}"))
+    }
+}
+
+/// A batch of `rows` pseudo-random values in [-1, 1), made before counting.
+fn data<const D: usize>(rows: usize, seed: u64) -> Batch<f32, D> {
+    use gradnet::rand::RngExt;
+    let mut rng = seeded(seed);
+    Batch::from_vec((0..rows * D).map(|_| rng.random_range(-1.0..1.0)).collect())
+        .expect("finite data")
+}
+
+/// Class labels `0..classes` cycling over `rows` rows.
+fn labels(rows: usize, classes: usize) -> Vec<usize> {
+    (0..rows).map(|i| (i * 7 + 3) % classes).collect()
+}
+
+network! {
+    /// W2 of the benchmarks, every layer on the direct path up to batch 32
+    /// (32 * 16 * 16 = 8192 multiply-adds).
+    struct Small {
+        input: 2,
+        dense(16),
+        tanh,
+        dense(16),
+        tanh,
+        dense(1),
+        loss: mse,
+    }
+}
+
+network! {
+    /// Batch norm, layer norm, dropout, PReLU, a residual block and gradient clipping,
+    /// all within the direct range at batch 32.
+    struct Norms {
+        input: 6,
+        dense(16),
+        batch_norm,
+        relu,
+        dropout(0.25),
+        residual {
+            dense(16),
+            layer_norm,
+            prelu(16),
+            dropout(0.1),
+            residual {
+                leaky_relu(0.05),
+                dense(16),
+            },
+        },
+        gelu,
+        dense(8),
+        batch_norm(affine = false),
+        dense(3),
+        loss: cross_entropy,
+        clip: norm(1.0),
+    }
+}
+
+network! {
+    /// W1 of the benchmarks: 784-256-128-10, every layer on the GEMM path at batch 64.
+    struct Large {
+        input: 784,
+        dense(256),
+        relu,
+        dense(128),
+        relu,
+        dense(10),
+        loss: cross_entropy,
+    }
+}
+
+/// GEMM calls of one training step of a chain of dense layers `(in, out)` at `rows`
+/// rows, when the first layer's input gradient is not computed.
+fn gemm_calls_per_step(rows: usize, layers: &[(usize, usize)]) -> usize {
+    layers
+        .iter()
+        .enumerate()
+        .filter(|(_, &(i, o))| rows * i * o > DIRECT_MAX_MACS)
+        .map(|(k, _)| if k == 0 { 2 } else { 3 })
+        .sum()
+}
+
+/// GEMM calls of one evaluation forward pass.
+fn gemm_calls_forward(rows: usize, layers: &[(usize, usize)]) -> usize {
+    layers
+        .iter()
+        .filter(|&&(i, o)| rows * i * o > DIRECT_MAX_MACS)
+        .count()
+}
+
+const LARGE: [(usize, usize); 3] = [(784, 256), (256, 128), (128, 10)];
+
+/// The small MLP with SGD (momentum): 0 allocations per step after the first, at a
+/// fixed batch, then at a smaller batch, then at the larger one again.
+fn small_mlp_training() -> Check {
+    let big_x = data::<2>(32, 1);
+    let big_y = data::<1>(32, 2);
+    let small_x = data::<2>(5, 3);
+    let small_y = data::<1>(5, 4);
+    let mut net = Small::<f32>::new(&mut seeded(0));
+    let mut opt = SgdConfig::new(0.05)
+        .momentum(0.9)
+        .build::<f32>()
+        .map_err(|e| e.to_string())?;
+    let (mut ws, mut grads) = (SmallWorkspace::new(), net.zero_grads());
+    let mut step = |x: &Batch<f32, 2>, y: &Batch<f32, 1>| {
+        net.train_step(x, y, &mut opt, &mut ws, &mut grads)
+            .expect("a valid step")
+    };
+    let (first, _) = counted(|| step(&big_x, &big_y));
+    if first == 0 {
+        return Err(
+            "the first step should allocate (workspace, optimizer state); is the counter on?"
+                .into(),
+        );
+    }
+    let (n, _) = counted(|| {
+        (0..20).for_each(|_| {
+            step(&big_x, &big_y);
+        })
+    });
+    expect("20 steps at batch 32", n, 0)?;
+    let (n, _) = counted(|| {
+        (0..20).for_each(|_| {
+            step(&small_x, &small_y);
+        })
+    });
+    expect("20 steps at batch 5 after batch 32", n, 0)?;
+    let (n, _) = counted(|| {
+        (0..5).for_each(|_| {
+            step(&big_x, &big_y);
+        })
+    });
+    expect("5 steps at batch 32 again", n, 0)
+}
+
+/// `forward_into` and `loss_and_grad` with the input's gradient.
+fn small_mlp_inference_and_input_grad() -> Check {
+    let big_x = data::<2>(32, 5);
+    let small_x = data::<2>(1, 6);
+    let y = data::<1>(32, 7);
+    let mut net = Small::<f32>::new(&mut seeded(1));
+    let (mut ws, mut out) = (SmallWorkspace::new(), Batch::new());
+    net.forward_into(&big_x, &mut ws, &mut out);
+    let (n, _) = counted(|| {
+        for _ in 0..10 {
+            net.forward_into(&big_x, &mut ws, &mut out);
+            net.forward_into(&small_x, &mut ws, &mut out);
+        }
+    });
+    expect("forward_into at batch 32 and 1", n, 0)?;
+    let mut grads = net.zero_grads().with_input_grad();
+    net.loss_and_grad(&big_x, &y, &mut ws, &mut grads)
+        .map_err(|e| e.to_string())?;
+    let (n, r) = counted(|| {
+        (0..10).try_for_each(|_| {
+            net.loss_and_grad(&big_x, &y, &mut ws, &mut grads)
+                .map(|_| ())
+        })
+    });
+    r.map_err(|e| e.to_string())?;
+    expect("loss_and_grad with the input gradient", n, 0)
+}
+
+/// Batch norm, layer norm, dropout, PReLU, residual blocks and clipping, with AdamW
+/// (AMSGrad, so every Adam buffer is in use): 0 allocations after the first step, at
+/// batch 32 and then 7, and in `forward_into`.
+fn norms_dropout_residual() -> Check {
+    let big_x = data::<6>(32, 8);
+    let big_t = labels(32, 3);
+    let small_x = data::<6>(7, 9);
+    let small_t = labels(7, 3);
+    let mut net = Norms::<f32>::new(&mut seeded(2));
+    let mut opt = AdamConfig::adamw()
+        .lr(1e-3)
+        .amsgrad(true)
+        .build::<f32>()
+        .map_err(|e| e.to_string())?;
+    let (mut ws, mut grads) = (NormsWorkspace::with_seed(3), net.zero_grads());
+    let mut step = |net: &mut Norms<f32>, x: &Batch<f32, 6>, t: &[usize]| {
+        net.train_step(x, t, &mut opt, &mut ws, &mut grads)
+            .expect("a valid step")
+    };
+    step(&mut net, &big_x, &big_t);
+    let (n, _) = counted(|| {
+        (0..20).for_each(|_| {
+            step(&mut net, &big_x, &big_t);
+        })
+    });
+    expect("20 steps at batch 32", n, 0)?;
+    let (n, _) = counted(|| {
+        (0..20).for_each(|_| {
+            step(&mut net, &small_x, &small_t);
+        })
+    });
+    expect("20 steps at batch 7 after batch 32", n, 0)?;
+    let (mut ews, mut out) = (NormsWorkspace::new(), Batch::new());
+    net.forward_into(&big_x, &mut ews, &mut out);
+    let (n, _) = counted(|| {
+        net.forward_into(&big_x, &mut ews, &mut out);
+        net.forward_into(&small_x, &mut ews, &mut out);
+    });
+    expect("forward_into", n, 0)
+}
+
+/// matrixmultiply's sgemm allocates exactly once per call (its packing buffer): the
+/// count the larger network's figures are made of.
+fn gemm_allocates_once_per_call() -> Check {
+    let (m, k, n) = (64, 784, 256);
+    let a = vec![0.5f32; m * k];
+    let b = vec![0.25f32; k * n];
+    let mut c = vec![0.0f32; m * n];
+    let mut call = || {
+        gemm(
+            1.0,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            0.0,
+            MatMut::row_major(&mut c, m, n),
+        )
+    };
+    call();
+    let (count, _) = counted(|| (0..10).for_each(|_| call()));
+    expect("10 sgemm calls", count, 10)
+}
+
+/// The 784-256-128-10 network at batch 64 (all on the GEMM path), then 16, then 2
+/// (where the last layer, 2 * 128 * 10 = 2560, takes the direct path): per step
+/// exactly as many allocations as GEMM calls, so none of gradnet's own.
+fn large_mlp_allocates_only_in_gemm() -> Check {
+    let xs = [data::<784>(64, 10), data::<784>(16, 11), data::<784>(2, 12)];
+    let ts = [labels(64, 10), labels(16, 10), labels(2, 10)];
+    let mut net = Large::<f32>::new(&mut seeded(4));
+    let mut opt = SgdConfig::new(0.01)
+        .momentum(0.9)
+        .build::<f32>()
+        .map_err(|e| e.to_string())?;
+    let (mut ws, mut grads) = (LargeWorkspace::new(), net.zero_grads());
+    net.train_step(&xs[0], &ts[0], &mut opt, &mut ws, &mut grads)
+        .map_err(|e| e.to_string())?;
+    for (x, t) in xs.iter().zip(&ts) {
+        let steps = 5;
+        let (n, r) = counted(|| {
+            (0..steps).try_for_each(|_| {
+                net.train_step(x, t, &mut opt, &mut ws, &mut grads)
+                    .map(|_| ())
+            })
+        });
+        r.map_err(|e| e.to_string())?;
+        let per_step = gemm_calls_per_step(x.rows(), &LARGE);
+        expect(
+            &format!("{steps} steps at batch {}", x.rows()),
+            n,
+            steps * per_step,
+        )?;
+    }
+    let (mut ews, mut out) = (LargeWorkspace::new(), Batch::new());
+    net.forward_into(&xs[0], &mut ews, &mut out);
+    for x in &xs {
+        let (n, _) = counted(|| net.forward_into(x, &mut ews, &mut out));
+        expect(
+            &format!("forward_into at batch {}", x.rows()),
+            n,
+            gemm_calls_forward(x.rows(), &LARGE),
+        )?;
+    }
+    let one = data::<784>(1, 13);
+    let (n, _) = counted(|| net.forward_into(&one, &mut ews, &mut out));
+    // Batch 1: 784 * 256 and 256 * 128 are above the threshold, 128 * 10 is not.
+    expect("forward_into at batch 1", n, 2)
+}
+
+/// The helpers' counting against hand counts, so the expected figures above are
+/// not computed by the code they check alone.
+fn call_counts_by_hand() -> Check {
+    // Batch 64: every layer above 8192 multiply-adds: 2 + 3 + 3.
+    expect("hand count, batch 64", gemm_calls_per_step(64, &LARGE), 8)?;
+    // Batch 6: 6 * 128 * 10 = 7680 <= 8192 goes direct: 2 + 3 + 0.
+    expect("hand count, batch 6", gemm_calls_per_step(6, &LARGE), 5)?;
+    // Batch 7: 7 * 128 * 10 = 8960 > 8192: GEMM again.
+    expect("hand count, batch 7", gemm_calls_per_step(7, &LARGE), 8)?;
+    // Batch 2 (a figure the README quotes): 2 * 128 * 10 = 2560, direct: 2 + 3 + 0.
+    expect("hand count, batch 2", gemm_calls_per_step(2, &LARGE), 5)?;
+    expect(
+        "hand count, forward at 64",
+        gemm_calls_forward(64, &LARGE),
+        3,
+    )?;
+    expect("hand count, forward at 6", gemm_calls_forward(6, &LARGE), 2)
+}
+
+fn main() {
+    let checks: [NamedCheck; 6] = [
+        ("call_counts_by_hand", call_counts_by_hand),
+        ("gemm_allocates_once_per_call", gemm_allocates_once_per_call),
+        ("small_mlp_training", small_mlp_training),
+        (
+            "small_mlp_inference_and_input_grad",
+            small_mlp_inference_and_input_grad,
+        ),
+        ("norms_dropout_residual", norms_dropout_residual),
+        (
+            "large_mlp_allocates_only_in_gemm",
+            large_mlp_allocates_only_in_gemm,
+        ),
+    ];
+    let mut failed = 0;
+    for (name, check) in checks {
+        match check() {
+            Ok(()) => println!("test {name} ... ok"),
+            Err(msg) => {
+                failed += 1;
+                println!("test {name} ... FAILED: {msg}");
+            }
+        }
+    }
+    println!("alloc: {} passed, {failed} failed", checks.len() - failed);
+    if failed > 0 {
+        std::process::exit(1);
+    }
+}
