@@ -304,3 +304,73 @@ fn parameter_names_follow_pytorch() {
         ]
     );
 }
+
+network! {
+    /// Param-free layers before the first dense one: their backward runs only when
+    /// the input's gradient is asked for.
+    struct LeadingDropout {
+        input: 4,
+        dropout(0.25),
+        tanh,
+        residual {
+            relu,
+        },
+        dense(3),
+        batch_norm,
+        dense(2),
+        loss: mse,
+    }
+}
+
+#[test]
+fn leading_param_free_layers_gradients() {
+    let x = inputs::<4>(5, 7);
+    let target =
+        Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]])
+            .unwrap();
+    gradient_check!(LeadingDropout, LeadingDropoutWorkspace, x, target, 17);
+}
+
+/// Parameter gradients do not depend on whether the input's gradient is asked for
+/// (which only adds work), for networks whose first layer is not dense.
+#[test]
+fn input_gradient_is_opt_in() {
+    let x = inputs::<4>(5, 7);
+    let target =
+        Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]])
+            .unwrap();
+    let net = LeadingDropout::<f64>::new(&mut seeded(3));
+    let (mut a, mut b) = (net.clone(), net.clone());
+    let mut ga = a.zero_grads();
+    let mut gb = b.zero_grads().with_input_grad();
+    a.loss_and_grad(
+        &x,
+        &target,
+        &mut LeadingDropoutWorkspace::with_seed(1),
+        &mut ga,
+    )
+    .unwrap();
+    b.loss_and_grad(
+        &x,
+        &target,
+        &mut LeadingDropoutWorkspace::with_seed(1),
+        &mut gb,
+    )
+    .unwrap();
+    assert_eq!(flat_grads(&ga), flat_grads(&gb));
+    assert!(ga.input.is_none());
+    assert_eq!(gb.input.as_ref().map(|g| g.rows()), Some(5));
+
+    let x3 = inputs::<3>(5, 6);
+    let t3 =
+        Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1], [-1.0, 0.2]])
+            .unwrap();
+    let net = SkipAtInput::<f64>::new(&mut seeded(3));
+    let (mut a, mut b) = (net.clone(), net);
+    let (mut ga, mut gb) = (a.zero_grads(), b.zero_grads().with_input_grad());
+    a.loss_and_grad(&x3, &t3, &mut SkipAtInputWorkspace::new(), &mut ga)
+        .unwrap();
+    b.loss_and_grad(&x3, &t3, &mut SkipAtInputWorkspace::new(), &mut gb)
+        .unwrap();
+    assert_eq!(flat_grads(&ga), flat_grads(&gb));
+}

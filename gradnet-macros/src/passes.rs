@@ -201,6 +201,15 @@ pub(crate) fn grads_check(name: &str, field: &syn::Ident) -> TokenStream {
     }
 }
 
+/// `code`, or `if cond { code }` when `conditional`.
+fn only_if(conditional: bool, cond: &TokenStream, code: TokenStream) -> TokenStream {
+    if conditional {
+        quote!(if #cond { #code })
+    } else {
+        code
+    }
+}
+
 /// Training-mode forward, the loss, and the backward pass in reverse.
 pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     let p = rt();
@@ -274,6 +283,20 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     // a dense layer (which skips the product when it is not asked for); otherwise
     // through the scratch buffer `d0`, copied out at the end.
     let input_direct = g.uses(0) == 1 && matches!(g.steps.first(), Some(Step::Dense { .. }));
+    // A value's gradient matters for training only when a layer with parameters lies
+    // between the input and it; the others (the input, and what param-free layers such
+    // as a leading dropout make of it) are computed only when the input's gradient is
+    // asked for.
+    let mut trained = vec![false; g.widths.len()];
+    for s in &g.steps {
+        let has_params = match s {
+            Step::Dense { .. } => true,
+            Step::Layer { layer, .. } => !matches!(layer.kind, Kind::Dropout { .. }),
+            Step::Act { .. } | Step::Add { .. } => false,
+        };
+        trained[s.output()] = has_params || s.inputs().iter().any(|&v| trained[v]);
+    }
+    let asked = quote!(grads.input.is_some());
     let mut written = vec![false; g.widths.len()];
     let out_grad = format_ident!("d{}", g.grad_of(g.output));
     written[g.grad_of(g.output)] = true;
@@ -318,8 +341,10 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 let direct = *x == 0 && input_direct;
                 let dx = if direct {
                     quote!(grads.input.as_mut())
-                } else {
+                } else if trained[*x] {
                     quote!(::core::option::Option::Some(&mut ws.#d))
+                } else {
+                    quote!(if #asked { ::core::option::Option::Some(&mut ws.#d) } else { ::core::option::Option::None })
                 };
                 let over = write(false);
                 match (act, act_layer) {
@@ -337,50 +362,69 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 }
                 bwd.push(grads_check(&layer.path, f));
                 if !direct {
-                    bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
+                    bwd.push(only_if(
+                        !trained[*x],
+                        &asked,
+                        finite_check(&layer.path, true, quote!(ws.#d)),
+                    ));
                 }
             }
             Step::Act { layer, act, x, y } => {
                 let (xd, a) = (data(*x), act_value(act));
                 let (b, acc) = dest(*x);
                 let (d, w, yf) = (format_ident!("d{}", b), write(acc), vfield(*y));
-                bwd.push(quote!(#p::ops::act_backward(#a, #xd, &ws.#yf, &ws.#dy, &mut ws.#d, #w);));
-                bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
+                let check = finite_check(&layer.path, true, quote!(ws.#d));
+                bwd.push(only_if(
+                    !trained[*x],
+                    &asked,
+                    quote! {
+                        #p::ops::act_backward(#a, #xd, &ws.#yf, &ws.#dy, &mut ws.#d, #w);
+                        #check
+                    },
+                ));
             }
             Step::Layer { layer, x, y } => {
                 let f = &layer.field;
                 let xd = data(*x);
                 let (b, acc) = dest(*x);
                 let (d, w, over) = (format_ident!("d{}", b), write(acc), write(false));
+                let dx = if trained[*x] {
+                    quote!(::core::option::Option::Some(&mut ws.#d))
+                } else {
+                    quote!(if #asked { ::core::option::Option::Some(&mut ws.#d) } else { ::core::option::Option::None })
+                };
+                let check = finite_check(&layer.path, true, quote!(ws.#d));
                 bwd.push(match layer.kind {
                     Kind::BatchNorm { .. } => {
                         let c = format_ident!("c{}", y);
-                        quote!(self.#f.backward(&mut ws.#c, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);)
+                        quote!(self.#f.backward(&mut ws.#c, &ws.#dy, &mut grads.#f, #over, #dx, #w);)
                     }
                     Kind::LayerNorm { .. } => {
                         let c = format_ident!("c{}", y);
-                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);)
+                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, #dx, #w);)
                     }
                     Kind::Dropout { .. } => {
+                        // No parameters: nothing to do unless its input's gradient counts.
                         let m = format_ident!("m{}", y);
-                        quote!(self.#f.backward(&ws.#m, &ws.#dy, ::core::option::Option::Some(&mut ws.#d), #w);)
+                        only_if(!trained[*x], &asked, quote!(self.#f.backward(&ws.#m, &ws.#dy, ::core::option::Option::Some(&mut ws.#d), #w);))
                     }
-                    _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, ::core::option::Option::Some(&mut ws.#d), #w);),
+                    _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);),
                 });
                 if !matches!(layer.kind, Kind::Dropout { .. }) {
                     bwd.push(grads_check(&layer.path, f));
                 }
-                bwd.push(finite_check(&layer.path, true, quote!(ws.#d)));
+                bwd.push(only_if(!trained[*x], &asked, check));
             }
             Step::Add { a, b: _, .. } => {
                 // The body's output shares this gradient's buffer; the skip path gets a copy.
                 let (b, acc) = dest(*a);
                 let d = format_ident!("d{}", b);
-                bwd.push(if acc {
+                let pass_on = if acc {
                     quote!(#p::ops::add_assign(&mut ws.#d, &ws.#dy);)
                 } else {
                     quote!(ws.#d.copy_from(&ws.#dy);)
-                });
+                };
+                bwd.push(only_if(!trained[*a], &asked, pass_on));
             }
         }
     }
