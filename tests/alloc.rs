@@ -2,8 +2,9 @@
 //! the first, and `forward_into` after the first call, allocate nothing in gradnet's
 //! own code, at a fixed batch size and for a smaller batch after a larger one.
 //!
-//! Dense layers with `rows * IN * OUT <= DIRECT_MAX_MACS` (8192) use direct loops;
-//! larger ones call `matrixmultiply`'s sgemm, which allocates its packing buffer on
+//! Dense layers use direct loops for batches of at most `DIRECT_MAX_ROWS` (8) rows
+//! and for products of at most `DIRECT_MAX_MACS` (8192) multiply-adds; larger ones
+//! call `matrixmultiply`'s sgemm, which allocates its packing buffer on
 //! every call (one allocation, freed before it returns; the crate has no API that
 //! takes a caller's workspace). So small networks must allocate exactly 0 times per
 //! step, and a larger one exactly once per GEMM call, the number of calls counted
@@ -15,7 +16,7 @@
 //! no other test's thread allocates while it counts: `main` runs the checks one after
 //! another on one thread.
 
-use gradnet::dense::DIRECT_MAX_MACS;
+use gradnet::dense::{DIRECT_MAX_MACS, DIRECT_MAX_ROWS};
 use gradnet::gemm::{gemm, MatMut, MatRef};
 use gradnet::optim::SgdConfig;
 use gradnet::prelude::*;
@@ -145,13 +146,19 @@ network! {
     }
 }
 
+/// Whether a dense layer `in -> out` calls the GEMM at `rows` rows (the rule of
+/// `Dense::is_direct`, restated).
+fn uses_gemm(rows: usize, i: usize, o: usize) -> bool {
+    rows > DIRECT_MAX_ROWS && rows * i * o > DIRECT_MAX_MACS
+}
+
 /// GEMM calls of one training step of a chain of dense layers `(in, out)` at `rows`
 /// rows, when the first layer's input gradient is not computed.
 fn gemm_calls_per_step(rows: usize, layers: &[(usize, usize)]) -> usize {
     layers
         .iter()
         .enumerate()
-        .filter(|(_, &(i, o))| rows * i * o > DIRECT_MAX_MACS)
+        .filter(|(_, &(i, o))| uses_gemm(rows, i, o))
         .map(|(k, _)| if k == 0 { 2 } else { 3 })
         .sum()
 }
@@ -160,7 +167,7 @@ fn gemm_calls_per_step(rows: usize, layers: &[(usize, usize)]) -> usize {
 fn gemm_calls_forward(rows: usize, layers: &[(usize, usize)]) -> usize {
     layers
         .iter()
-        .filter(|&&(i, o)| rows * i * o > DIRECT_MAX_MACS)
+        .filter(|&&(i, o)| uses_gemm(rows, i, o))
         .count()
 }
 
@@ -301,8 +308,8 @@ fn gemm_allocates_once_per_call() -> Check {
 }
 
 /// The 784-256-128-10 network at batch 64 (all on the GEMM path), then 16, then 2
-/// (where the last layer, 2 * 128 * 10 = 2560, takes the direct path): per step
-/// exactly as many allocations as GEMM calls, so none of gradnet's own.
+/// (all direct: at most `DIRECT_MAX_ROWS` rows): per step exactly as many
+/// allocations as GEMM calls, so none of gradnet's own.
 fn large_mlp_allocates_only_in_gemm() -> Check {
     let xs = [data::<784>(64, 10), data::<784>(16, 11), data::<784>(2, 12)];
     let ts = [labels(64, 10), labels(16, 10), labels(2, 10)];
@@ -342,8 +349,8 @@ fn large_mlp_allocates_only_in_gemm() -> Check {
     }
     let one = data::<784>(1, 13);
     let (n, _) = counted(|| net.forward_into(&one, &mut ews, &mut out));
-    // Batch 1: 784 * 256 and 256 * 128 are above the threshold, 128 * 10 is not.
-    expect("forward_into at batch 1", n, 2)
+    // Batch 1: every layer takes the direct path, whatever its size.
+    expect("forward_into at batch 1", n, 0)
 }
 
 /// The helpers' counting against hand counts, so the expected figures above are
@@ -351,18 +358,19 @@ fn large_mlp_allocates_only_in_gemm() -> Check {
 fn call_counts_by_hand() -> Check {
     // Batch 64: every layer above 8192 multiply-adds: 2 + 3 + 3.
     expect("hand count, batch 64", gemm_calls_per_step(64, &LARGE), 8)?;
-    // Batch 6: 6 * 128 * 10 = 7680 <= 8192 goes direct: 2 + 3 + 0.
-    expect("hand count, batch 6", gemm_calls_per_step(6, &LARGE), 5)?;
-    // Batch 7: 7 * 128 * 10 = 8960 > 8192: GEMM again.
-    expect("hand count, batch 7", gemm_calls_per_step(7, &LARGE), 8)?;
-    // Batch 2 (a figure the README quotes): 2 * 128 * 10 = 2560, direct: 2 + 3 + 0.
-    expect("hand count, batch 2", gemm_calls_per_step(2, &LARGE), 5)?;
+    // Batch 16: 16 * 128 * 10 = 20480 > 8192 and 16 > 8 rows: GEMM everywhere.
+    expect("hand count, batch 16", gemm_calls_per_step(16, &LARGE), 8)?;
+    // Batch 9: 9 * 128 * 10 = 11520 > 8192 and 9 > 8 rows: GEMM everywhere.
+    expect("hand count, batch 9", gemm_calls_per_step(9, &LARGE), 8)?;
+    // Batch 8 and below: direct loops, whatever the layer size.
+    expect("hand count, batch 8", gemm_calls_per_step(8, &LARGE), 0)?;
+    expect("hand count, batch 2", gemm_calls_per_step(2, &LARGE), 0)?;
     expect(
         "hand count, forward at 64",
         gemm_calls_forward(64, &LARGE),
         3,
     )?;
-    expect("hand count, forward at 6", gemm_calls_forward(6, &LARGE), 2)
+    expect("hand count, forward at 6", gemm_calls_forward(6, &LARGE), 0)
 }
 
 fn main() {
