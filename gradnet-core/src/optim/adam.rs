@@ -1,7 +1,7 @@
 //! Adam and AdamW, `torch.optim.Adam` and `torch.optim.AdamW`.
 //! The update rule is in the documentation of [`Adam`].
 
-use super::{non_negative, unit_open, Core, Optimizer};
+use super::{non_negative, unit_open, update_each, Core, Optimizer};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -250,9 +250,10 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             let r = offsets[i]..offsets[i + 1];
             let (m, v) = (&mut ms[r.clone()], &mut vs[r.clone()]);
             let v_max = if amsgrad { &mut v_maxs[r] } else { &mut [][..] };
-            let mut sum_sq = T::zero();
-            for (j, (x, &g)) in p.value.iter_mut().zip(p.grad).enumerate() {
-                let old = *x;
+            let grad = p.grad;
+            assert_eq!(grad.len(), p.value.len(), "a gradient per value");
+            let sum_sq = update_each(track, p.value, |j, old| {
+                let g = grad[j];
                 let decayed = shrink.map_or(old, |s| old * s);
                 let g = if decay_l2 { g + l2 * old } else { g };
                 m[j] = b1 * m[j] + one_b1 * g;
@@ -268,11 +269,8 @@ impl<T: Real> Optimizer<T> for Adam<T> {
                 };
                 let denom = second.sqrt() / bias2_sqrt + eps;
                 let new = decayed - step_size * (m[j] / denom);
-                if track {
-                    sum_sq += (new - old) * (new - old);
-                }
-                *x = new;
-            }
+                new
+            });
             Core::record(track, norms, i, sum_sq);
             i += 1;
         });

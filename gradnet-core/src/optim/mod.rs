@@ -268,3 +268,29 @@ impl Walk<'_> {
         }
     }
 }
+
+/// Replaces every `x[i]` by `new(i, x[i])` and returns the squared norm of the change
+/// when `track` is on (zero otherwise).
+///
+/// The two cases are separate loops: a running sum is a chain of dependent additions
+/// that keeps the loop from vectorizing, so it is only paid for when asked for.
+#[inline(always)]
+pub(crate) fn update_each<T: Real>(
+    track: bool,
+    x: &mut [T],
+    mut new: impl FnMut(usize, T) -> T,
+) -> T {
+    let mut sum_sq = T::zero();
+    if track {
+        for (i, x) in x.iter_mut().enumerate() {
+            let n = new(i, *x);
+            sum_sq += (n - *x) * (n - *x);
+            *x = n;
+        }
+    } else {
+        for (i, x) in x.iter_mut().enumerate() {
+            *x = new(i, *x);
+        }
+    }
+    sum_sq
+}

@@ -1,7 +1,7 @@
 //! RMSprop, `torch.optim.RMSprop`.
 //! The update rule is in the documentation of [`RmsProp`].
 
-use super::{non_negative, unit_closed, Core, Optimizer};
+use super::{non_negative, unit_closed, update_each, Core, Optimizer};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -222,9 +222,10 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
             } else {
                 &mut [][..]
             };
-            let mut sum_sq = T::zero();
-            for (j, (x, &g)) in p.value.iter_mut().zip(p.grad).enumerate() {
-                let old = *x;
+            let grad = p.grad;
+            assert_eq!(grad.len(), p.value.len(), "a gradient per value");
+            let sum_sq = update_each(track, p.value, |j, old| {
+                let g = grad[j];
                 let g = if decay { g + wd * old } else { g };
                 sq_avg[j] = alpha * sq_avg[j] + one_alpha * g * g;
                 let var = if centered {
@@ -240,11 +241,8 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
                 } else {
                     old - lr * (g / denom)
                 };
-                if track {
-                    sum_sq += (new - old) * (new - old);
-                }
-                *x = new;
-            }
+                new
+            });
             Core::record(track, norms, i, sum_sq);
             i += 1;
         });

@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, `torch.optim.SGD`.
 //! The update rule is in the documentation of [`Sgd`].
 
-use super::{non_negative, unit_closed, Core, Optimizer};
+use super::{non_negative, unit_closed, update_each, Core, Optimizer};
 use crate::error::{Error, Result};
 use crate::params::Parameters;
 use crate::real::Real;
@@ -193,29 +193,22 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
         let buf = &mut self.buf;
         let mut i = 0;
         model.visit_params_mut(grads, &mut |p| {
-            let mut sum_sq = T::zero();
-            if use_momentum {
+            let g = p.grad;
+            assert_eq!(g.len(), p.value.len(), "a gradient per value");
+            let sum_sq = if use_momentum {
                 let b = &mut buf[offsets[i]..offsets[i + 1]];
-                for ((x, &g), b) in p.value.iter_mut().zip(p.grad).zip(b) {
-                    let g = if decay { g + wd * *x } else { g };
-                    *b = if first { g } else { mu * *b + keep * g };
-                    let d = if nesterov { g + mu * *b } else { *b };
-                    let new = *x - lr * d;
-                    if track {
-                        sum_sq += (new - *x) * (new - *x);
-                    }
-                    *x = new;
-                }
+                assert_eq!(b.len(), g.len(), "a momentum buffer per value");
+                update_each(track, p.value, |j, x| {
+                    let g = if decay { g[j] + wd * x } else { g[j] };
+                    b[j] = if first { g } else { mu * b[j] + keep * g };
+                    let d = if nesterov { g + mu * b[j] } else { b[j] };
+                    x - lr * d
+                })
+            } else if decay {
+                update_each(track, p.value, |j, x| x - lr * (g[j] + wd * x))
             } else {
-                for (x, &g) in p.value.iter_mut().zip(p.grad) {
-                    let g = if decay { g + wd * *x } else { g };
-                    let new = *x - lr * g;
-                    if track {
-                        sum_sq += (new - *x) * (new - *x);
-                    }
-                    *x = new;
-                }
-            }
+                update_each(track, p.value, |j, x| x - lr * g[j])
+            };
             Core::record(track, norms, i, sum_sq);
             i += 1;
         });
