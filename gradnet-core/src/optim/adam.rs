@@ -268,8 +268,7 @@ impl<T: Real> Optimizer<T> for Adam<T> {
                     v[j]
                 };
                 let denom = second.sqrt() / bias2_sqrt + eps;
-                let new = decayed - step_size * (m[j] / denom);
-                new
+                decayed - step_size * (m[j] / denom)
             });
             Core::record(track, norms, i, sum_sq);
             i += 1;

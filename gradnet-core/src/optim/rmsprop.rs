@@ -235,13 +235,12 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
                     sq_avg[j]
                 };
                 let denom = var.sqrt() + eps;
-                let new = if use_momentum {
+                if use_momentum {
                     buf[j] = mu * buf[j] + g / denom;
                     old - lr * buf[j]
                 } else {
                     old - lr * (g / denom)
-                };
-                new
+                }
             });
             Core::record(track, norms, i, sum_sq);
             i += 1;
