@@ -41,16 +41,7 @@ network! {
     /// 19 sigmoid layers of 64 with tiny initial weights, then 10 logits.
     struct Sigmoid20 {
         input: PIXELS,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid, dense(64, init = normal(0.01)), sigmoid,
-        dense(64, init = normal(0.01)), sigmoid,
+        repeat(19) { dense(64, init = normal(0.01)), sigmoid },
         dense(CLASSES, init = normal(0.01)),
         loss: cross_entropy,
     }
@@ -60,11 +51,7 @@ network! {
     /// 19 ReLU layers of 64 with He initialization (the default rule), then 10 logits.
     struct Relu20 {
         input: PIXELS,
-        dense(64), relu, dense(64), relu, dense(64), relu, dense(64), relu,
-        dense(64), relu, dense(64), relu, dense(64), relu, dense(64), relu,
-        dense(64), relu, dense(64), relu, dense(64), relu, dense(64), relu,
-        dense(64), relu, dense(64), relu, dense(64), relu, dense(64), relu,
-        dense(64), relu, dense(64), relu, dense(64), relu,
+        repeat(19) { dense(64), relu },
         dense(CLASSES),
         loss: cross_entropy,
     }
@@ -74,13 +61,7 @@ network! {
     /// 19 x (dense 64, batch norm, ReLU), then 10 logits.
     struct BatchNorm20 {
         input: PIXELS,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu, dense(64), batch_norm, relu, dense(64), batch_norm, relu,
-        dense(64), batch_norm, relu,
+        repeat(19) { dense(64), batch_norm, relu },
         dense(CLASSES),
         loss: cross_entropy,
     }
@@ -90,16 +71,7 @@ network! {
     /// 19 ReLU layers of 64 with weights drawn from normal(1.0), then 10 logits.
     struct Exploding20 {
         input: PIXELS,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu,
+        repeat(19) { dense(64, init = normal(1.0)), relu },
         dense(CLASSES, init = normal(1.0)),
         loss: cross_entropy,
     }
@@ -109,16 +81,7 @@ network! {
     /// `Exploding20` with the total gradient norm clipped to 1.
     struct Clipped20 {
         input: PIXELS,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu, dense(64, init = normal(1.0)), relu,
-        dense(64, init = normal(1.0)), relu,
+        repeat(19) { dense(64, init = normal(1.0)), relu },
         dense(CLASSES, init = normal(1.0)),
         loss: cross_entropy,
         clip: norm(1.0),

@@ -374,3 +374,50 @@ fn input_gradient_is_opt_in() {
         .unwrap();
     assert_eq!(flat_grads(&ga), flat_grads(&gb));
 }
+
+network! {
+    /// `repeat` writes its block out; each copy has its own parameters.
+    struct Repeated {
+        input: 3,
+        repeat(2) { dense(4), tanh, repeat(2) { dense(4), gelu } },
+        residual { repeat(2) { dense(4), silu } },
+        dense(2),
+        loss: mse,
+    }
+}
+
+#[test]
+fn repeat_gradients_and_names() {
+    let x = inputs::<3>(4, 8);
+    let target =
+        Batch::<f64, 2>::from_rows(&[[0.5, -0.5], [0.0, 1.0], [1.0, 1.0], [0.3, 0.1]]).unwrap();
+    gradient_check!(Repeated, RepeatedWorkspace, x, target, 18);
+    let net = Repeated::<f64>::new(&mut seeded(0));
+    let mut names = Vec::new();
+    net.visit_params(&mut |n, _| names.push(n));
+    assert_eq!(
+        names,
+        [
+            "0.weight",
+            "0.bias",
+            "2.weight",
+            "2.bias",
+            "4.weight",
+            "4.bias",
+            "6.weight",
+            "6.bias",
+            "8.weight",
+            "8.bias",
+            "10.weight",
+            "10.bias",
+            "12.0.weight",
+            "12.0.bias",
+            "12.2.weight",
+            "12.2.bias",
+            "13.weight",
+            "13.bias",
+        ]
+    );
+    // The copies are initialized independently.
+    assert_ne!(net.l0.weight[..], net.l6.weight[..12]);
+}

@@ -25,7 +25,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::optim::Optimizer;
+use crate::optim::{non_negative as check_rate, Optimizer};
 use crate::real::Real;
 
 /// A learning rate for every epoch.
@@ -43,18 +43,6 @@ pub trait LrSchedule {
         Self: Sized,
     {
         opt.set_learning_rate(self.lr_at(epoch))
-    }
-}
-
-fn check_rate(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter {
-            name,
-            value,
-            reason: "must be finite and >= 0",
-        })
     }
 }
 

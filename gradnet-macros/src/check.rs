@@ -14,7 +14,7 @@ use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
 pub(crate) const LAYER_WORDS: &str =
-    "dense, batch_norm, layer_norm, dropout, prelu, residual, identity, \
+    "dense, batch_norm, layer_norm, dropout, prelu, residual, repeat, identity, \
     sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, gelu_tanh, silu, softplus, hard_tanh";
 
 /// Checks a parsed spec. Errors go to `cx`; the result is `None` when any was found.
@@ -69,7 +69,9 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         fields: HashMap::new(),
         asserts: Vec::new(),
     };
-    let (mut layers, output) = walker.seq(&layer_items, start, "", "l");
+    let mut flat = Vec::new();
+    walker.unroll(&layer_items, &mut flat);
+    let (mut layers, output) = walker.seq(&flat, start, "", "l");
     resolve_inits(&mut layers);
     let asserts = walker.asserts;
     let mut asserts = asserts;
@@ -120,6 +122,96 @@ struct Walker<'a> {
 }
 
 impl Walker<'_> {
+    /// Writes `repeat(n) { ... }` out `n` times (nested repeats too), as
+    /// `nn.Sequential(*[...] * n)` would: the copies are numbered on, one after the
+    /// other, and each has its own parameters.
+    fn unroll<'a>(&mut self, items: &[&'a LayerItem], out: &mut Vec<&'a LayerItem>) {
+        for &item in items {
+            if item.word != "repeat" {
+                out.push(item);
+                continue;
+            }
+            if let Some(name) = &item.name {
+                self.cx.error(
+                    name.span(),
+                    "a repeat block cannot be named: its copies would share the name",
+                );
+            }
+            let Some(slots) = self.bind(item, &["times"]) else {
+                continue;
+            };
+            if let Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Int(i),
+                ..
+            })) = slots[0]
+            {
+                if i.base10_digits() == "0" {
+                    self.cx
+                        .error(i.span(), "repeat needs a count of at least 1, found 0");
+                    continue;
+                }
+            }
+            let times = match slots[0].map(|e| expect_width(self.cx, e)) {
+                Some(Some(Width::Lit(n, _))) => n,
+                Some(Some(Width::Const(p))) => {
+                    self.cx.error(
+                        p.span(),
+                        "repeat needs its count as an integer literal: the macro writes the copies out",
+                    );
+                    continue;
+                }
+                Some(None) => continue,
+                None => {
+                    self.cx.error(
+                        item.word.span(),
+                        "repeat needs a count: `repeat(3) { dense(64), relu }`",
+                    );
+                    continue;
+                }
+            };
+            let Some(block) = &item.block else {
+                self.cx.error(
+                    item.word.span(),
+                    "repeat needs a block: `repeat(3) { dense(64), relu }`",
+                );
+                continue;
+            };
+            let mut inner = Vec::new();
+            let mut named = false;
+            for i in block {
+                match i {
+                    Item::Layer(l) => {
+                        if let Some(name) = &l.name {
+                            named = true;
+                            self.cx.error(
+                                name.span(),
+                                "a layer inside repeat cannot be named: its copies would share the name",
+                            );
+                        }
+                        inner.push(l);
+                    }
+                    Item::Input { key, .. } | Item::Loss { key, .. } | Item::Clip { key, .. } => {
+                        self.cx.error(
+                            key.span(),
+                            format!("`{key}` belongs at the top of the network, not in a block"),
+                        )
+                    }
+                }
+            }
+            if inner.is_empty() {
+                self.cx
+                    .error(item.word.span(), "a repeat block needs at least one layer");
+                continue;
+            }
+            let mut once = Vec::new();
+            self.unroll(&inner, &mut once);
+            // After a naming error, one copy: the others would only repeat it.
+            for _ in 0..if named { 1 } else { times } {
+                out.extend(&once);
+            }
+        }
+    }
+
     /// Checks a sequence of layers given the width coming in; returns the layers and
     /// the width going out. `prefix` is the `state_dict` prefix ("" or "3."), `auto`
     /// the field-name stem for unnamed layers ("l" or "l3").
@@ -195,7 +287,7 @@ impl Walker<'_> {
         if item.block.is_some() && word != "residual" && is_layer_word(&word) {
             self.cx.error(
                 span,
-                format!("`{word}` takes no block; only `residual {{ ... }}` does"),
+                format!("`{word}` takes no block; only `residual {{ ... }}` and `repeat(n) {{ ... }}` do"),
             );
         }
         let act = |kind| {
@@ -589,6 +681,9 @@ impl Walker<'_> {
                 }
             })
             .collect();
+        let mut unrolled = Vec::new();
+        self.unroll(&inner, &mut unrolled);
+        let inner = unrolled;
         if inner.is_empty() {
             self.cx.error(
                 item.word.span(),

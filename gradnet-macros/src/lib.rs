@@ -47,6 +47,8 @@ use proc_macro::TokenStream;
 ///        | layer_norm(eps = 1e-5, elementwise_affine = true)
 ///        | dropout(p = 0.5)
 ///        | residual { Item, ... }       output = input + the block's output
+///        | repeat(n) { Item, ... }      the items written out n times, each copy with its own
+///                                       parameters, numbered on (nn.Sequential(*[...] * n))
 /// Width := an integer literal | a named const
 /// Init  := he_normal | he_uniform | kaiming_normal | kaiming_uniform   (optionally (fan_out))
 ///        | glorot_normal | glorot_uniform | xavier_normal | xavier_uniform   (optionally (gain))
@@ -103,6 +105,7 @@ use proc_macro::TokenStream;
 ///             prelu(8),
 ///             layer_norm,
 ///         },
+///         repeat(2) { dense(8), tanh },
 ///         dense(3, init = normal(0.01)),
 ///         loss: cross_entropy,
 ///         clip: norm(1.0),

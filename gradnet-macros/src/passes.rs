@@ -297,6 +297,15 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         trained[s.output()] = has_params || s.inputs().iter().any(|&v| trained[v]);
     }
     let asked = quote!(grads.input.is_some());
+    // Where a step writes its input's gradient: always for a trained value, only when
+    // the input's gradient is asked for otherwise.
+    let grad_dest = |trained: bool, d: &syn::Ident| {
+        if trained {
+            quote!(::core::option::Option::Some(&mut ws.#d))
+        } else {
+            quote!(if #asked { ::core::option::Option::Some(&mut ws.#d) } else { ::core::option::Option::None })
+        }
+    };
     let mut written = vec![false; g.widths.len()];
     let out_grad = format_ident!("d{}", g.grad_of(g.output));
     written[g.grad_of(g.output)] = true;
@@ -341,10 +350,8 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 let direct = *x == 0 && input_direct;
                 let dx = if direct {
                     quote!(grads.input.as_mut())
-                } else if trained[*x] {
-                    quote!(::core::option::Option::Some(&mut ws.#d))
                 } else {
-                    quote!(if #asked { ::core::option::Option::Some(&mut ws.#d) } else { ::core::option::Option::None })
+                    grad_dest(trained[*x], &d)
                 };
                 let over = write(false);
                 match (act, act_layer) {
@@ -388,11 +395,7 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 let xd = data(*x);
                 let (b, acc) = dest(*x);
                 let (d, w, over) = (format_ident!("d{}", b), write(acc), write(false));
-                let dx = if trained[*x] {
-                    quote!(::core::option::Option::Some(&mut ws.#d))
-                } else {
-                    quote!(if #asked { ::core::option::Option::Some(&mut ws.#d) } else { ::core::option::Option::None })
-                };
+                let dx = grad_dest(trained[*x], &d);
                 let check = finite_check(&layer.path, true, quote!(ws.#d));
                 bwd.push(match layer.kind {
                     Kind::BatchNorm { .. } => {

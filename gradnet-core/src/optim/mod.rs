@@ -75,7 +75,7 @@ pub trait Optimizer<T: Real> {
 }
 
 /// `Ok` if `value` is finite and `>= 0`.
-fn non_negative(name: &'static str, value: f64) -> Result<()> {
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
     if value.is_finite() && value >= 0.0 {
         Ok(())
     } else {
