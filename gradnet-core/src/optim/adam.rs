@@ -250,26 +250,43 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             let r = offsets[i]..offsets[i + 1];
             let (m, v) = (&mut ms[r.clone()], &mut vs[r.clone()]);
             let v_max = if amsgrad { &mut v_maxs[r] } else { &mut [][..] };
-            let grad = p.grad;
-            assert_eq!(grad.len(), p.value.len(), "a gradient per value");
-            let sum_sq = update_each(track, p.value, |j, old| {
-                let g = grad[j];
-                let decayed = shrink.map_or(old, |s| old * s);
-                let g = if decay_l2 { g + l2 * old } else { g };
-                m[j] = b1 * m[j] + one_b1 * g;
-                v[j] = b2 * v[j] + one_b2 * g * g;
-                let second = if amsgrad {
+            // Every slice cut to the same length, so the loops carry no bounds checks
+            // and vectorize.
+            let n = p.value.len();
+            let (grad, m, v) = (&p.grad[..n], &mut m[..n], &mut v[..n]);
+            let decayed = |old: T| shrink.map_or(old, |s| old * s);
+            // Separate loops with and without AMSGrad, so neither carries the other's
+            // branch.
+            let sum_sq = if amsgrad {
+                let v_max = &mut v_max[..n];
+                update_each(track, p.value, |j, old| {
+                    let g = if decay_l2 {
+                        grad[j] + l2 * old
+                    } else {
+                        grad[j]
+                    };
+                    m[j] = b1 * m[j] + one_b1 * g;
+                    v[j] = b2 * v[j] + one_b2 * g * g;
                     // A NaN propagates, as with torch.maximum.
                     if v[j] > v_max[j] || v[j].is_nan() {
                         v_max[j] = v[j];
                     }
-                    v_max[j]
-                } else {
-                    v[j]
-                };
-                let denom = second.sqrt() / bias2_sqrt + eps;
-                decayed - step_size * (m[j] / denom)
-            });
+                    let denom = v_max[j].sqrt() / bias2_sqrt + eps;
+                    decayed(old) - step_size * (m[j] / denom)
+                })
+            } else {
+                update_each(track, p.value, |j, old| {
+                    let g = if decay_l2 {
+                        grad[j] + l2 * old
+                    } else {
+                        grad[j]
+                    };
+                    m[j] = b1 * m[j] + one_b1 * g;
+                    v[j] = b2 * v[j] + one_b2 * g * g;
+                    let denom = v[j].sqrt() / bias2_sqrt + eps;
+                    decayed(old) - step_size * (m[j] / denom)
+                })
+            };
             Core::record(track, norms, i, sum_sq);
             i += 1;
         });
