@@ -282,14 +282,14 @@ pub(crate) fn update_each<T: Real>(
 ) -> T {
     let mut sum_sq = T::zero();
     if track {
-        for i in 0..x.len() {
-            let n = new(i, x[i]);
-            sum_sq += (n - x[i]) * (n - x[i]);
-            x[i] = n;
+        for (i, x) in x.iter_mut().enumerate() {
+            let n = new(i, *x);
+            sum_sq += (n - *x) * (n - *x);
+            *x = n;
         }
     } else {
-        for i in 0..x.len() {
-            x[i] = new(i, x[i]);
+        for (i, x) in x.iter_mut().enumerate() {
+            *x = new(i, *x);
         }
     }
     sum_sq
