@@ -102,13 +102,13 @@ pub enum Error {
         norm: f64,
     },
     /// A NaN or infinity produced inside the network, caught by
-    /// [`crate::diagnostics::check_finite`] when non-finite detection is on.
+    /// [`crate::anomaly::check_finite`] when non-finite detection is on.
     #[error("non-finite value {value} at index {index} in the {pass} pass of {layer}")]
     NonFiniteValue {
         /// The layer (or parameter) whose output held the value.
         layer: &'static str,
         /// The pass that produced it.
-        pass: crate::diagnostics::Pass,
+        pass: crate::anomaly::Pass,
         /// Flat index of the first non-finite value in that output.
         index: usize,
         /// The value itself, widened to f64.

@@ -23,6 +23,7 @@
 #![warn(missing_docs)]
 
 pub mod activation;
+pub mod anomaly;
 pub mod batch;
 pub mod batch_norm;
 pub mod clip;
