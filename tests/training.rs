@@ -302,3 +302,25 @@ fn detection_names_the_layer_of_a_backward_infinity() {
         other => panic!("expected a backward infinity, got {other:?}"),
     }
 }
+
+const DROP: f64 = 0.25;
+const EPS: f64 = 1e-3;
+
+network! {
+    /// Settings given as named consts are checked by const assertions and used.
+    struct ConstSettings {
+        input: 2,
+        dense(3),
+        batch_norm(momentum = DROP, eps = EPS),
+        dropout(DROP),
+        dense(1),
+        loss: mse,
+    }
+}
+
+#[test]
+fn settings_given_as_consts() {
+    let net = ConstSettings::<f64>::new(&mut seeded(0));
+    assert_eq!(net.l1.eps, 1e-3);
+    assert_eq!(net.l2.p(), 0.25);
+}

@@ -68,12 +68,14 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         cx,
         fields: HashMap::new(),
         asserts: Vec::new(),
+        value_asserts: Vec::new(),
     };
     let mut flat = Vec::new();
     walker.unroll(&layer_items, &mut flat);
     let (mut layers, output) = walker.seq(&flat, start, "", "l");
     resolve_inits(&mut layers);
     let asserts = walker.asserts;
+    let value_asserts = walker.value_asserts;
     let mut asserts = asserts;
     if let (Some(loss), Some(loss_span)) = (loss, loss_span(&spec)) {
         check_loss_fits(cx, loss, &output, loss_span);
@@ -103,6 +105,7 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         loss,
         clip,
         asserts,
+        value_asserts,
     })
 }
 
@@ -119,6 +122,8 @@ struct Walker<'a> {
     fields: HashMap<String, Taken>,
     /// Width equalities only rustc can decide (a named const is involved).
     asserts: Vec<WidthAssert>,
+    /// Conditions on numbers only rustc can decide (named consts).
+    value_asserts: Vec<ValueAssert>,
 }
 
 impl Walker<'_> {
@@ -598,14 +603,14 @@ impl Walker<'_> {
             Some(e) => expect_bool(self.cx, e)?,
             None => true,
         };
-        if let Some(m) = momentum.value {
-            if !(0.0..=1.0).contains(&m) {
-                self.cx.error(
-                    slots[0].map_or(item.word.span(), |e| e.span()),
-                    format!("momentum must be in [0, 1], found {m:?}"),
-                );
-            }
-        }
+        let at = slots[0].map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            &momentum,
+            at,
+            |m| (0.0..=1.0).contains(&m),
+            quote!(v >= 0.0 && v <= 1.0),
+            "momentum must be in [0, 1]",
+        );
         self.positive_eps(&eps, slots[1], item)?;
         Some(Kind::BatchNorm {
             momentum,
@@ -626,31 +631,58 @@ impl Walker<'_> {
     }
 
     fn positive_eps(&mut self, eps: &Num, at: Option<&Expr>, item: &LayerItem) -> Option<()> {
-        match eps.value {
-            Some(e) if e <= 0.0 => {
-                self.cx.error(
-                    at.map_or(item.word.span(), |e| e.span()),
-                    format!("eps must be positive, found {e:?}"),
-                );
-                None
+        let at = at.map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            eps,
+            at,
+            |e| e > 0.0,
+            quote!(v > 0.0),
+            "eps must be positive",
+        )
+        .then_some(())
+    }
+
+    /// Checks a number against a condition: at once for a literal (an error naming
+    /// the value), through a const assertion at `at` for a named const. `cond` is the
+    /// condition over `v: f64`. Returns whether the literal passed (true for consts).
+    fn value_check(
+        &mut self,
+        num: &Num,
+        at: Span,
+        ok: impl Fn(f64) -> bool,
+        cond: proc_macro2::TokenStream,
+        msg: &str,
+    ) -> bool {
+        match num.value {
+            Some(v) if !ok(v) => {
+                self.cx.error(at, format!("{msg}, found {v:?}"));
+                false
             }
-            _ => Some(()),
+            Some(_) => true,
+            None => {
+                self.value_asserts.push(ValueAssert {
+                    value: num.tokens.clone(),
+                    cond,
+                    span: at,
+                    msg: msg.to_string(),
+                });
+                true
+            }
         }
     }
 
     fn dropout(&mut self, item: &LayerItem) -> Option<Kind> {
         let slots = self.bind(item, &["p"])?;
         let p = opt_num(self.cx, slots[0], 0.5)?;
-        if let Some(v) = p.value {
-            if !(0.0..1.0).contains(&v) {
-                self.cx.error(
-                    slots[0].map_or(item.word.span(), |e| e.span()),
-                    format!("dropout probability must be in [0, 1), found {v:?}"),
-                );
-                return None;
-            }
-        }
-        Some(Kind::Dropout { p })
+        let at = slots[0].map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            &p,
+            at,
+            |v| (0.0..1.0).contains(&v),
+            quote!(v >= 0.0 && v < 1.0),
+            "dropout probability must be in [0, 1)",
+        )
+        .then_some(Kind::Dropout { p })
     }
 
     fn residual(

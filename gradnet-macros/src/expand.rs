@@ -227,6 +227,7 @@ pub fn expand(net: &Net) -> TokenStream {
         loss,
         clip,
         asserts,
+        value_asserts,
     } = net;
     let graph = Graph::lower(input, layers);
     let name_str = name.to_string();
@@ -251,6 +252,13 @@ pub fn expand(net: &Net) -> TokenStream {
     let asserts = asserts.iter().map(|a| {
         let (x, y, msg) = (a.a.tokens(), a.b.tokens(), &a.msg);
         quote_spanned!(a.span=> const _: () = ::core::assert!(#x == #y, #msg);)
+    });
+    let value_asserts = value_asserts.iter().map(|a| {
+        let (value, cond, msg) = (&a.value, &a.cond, &a.msg);
+        quote_spanned!(a.span=> const _: () = {
+            let v: f64 = #value;
+            ::core::assert!(#cond, #msg);
+        };)
     });
 
     let (target_ty, loss_value) = match loss {
@@ -301,6 +309,7 @@ pub fn expand(net: &Net) -> TokenStream {
         #ws
 
         #(#asserts)*
+        #(#value_asserts)*
 
         impl #name {
             /// Number of input features.

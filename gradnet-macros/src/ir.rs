@@ -70,6 +70,17 @@ pub struct Net {
     pub clip: Option<Clip>,
     /// Width equalities that involve named consts, checked by rustc at the span.
     pub asserts: Vec<WidthAssert>,
+    /// Conditions on numbers given as named consts, checked by rustc at the span.
+    pub value_asserts: Vec<ValueAssert>,
+}
+
+/// `cond` (over `v`, the number as an `f64`), asserted in a const item spanned at
+/// the argument, with a message.
+pub struct ValueAssert {
+    pub value: TokenStream,
+    pub cond: TokenStream,
+    pub span: Span,
+    pub msg: String,
 }
 
 /// `a == b`, asserted in a const item spanned at the layer, with a message.
