@@ -4,6 +4,8 @@
 //! - **W1**: MLP 784-256-128-10, ReLU, softmax cross-entropy, batch 64, f32; one
 //!   training step = forward + backward + SGD update (`train_step`).
 //! - **W2**: MLP 2-16-16-1, tanh, MSE, batch 1, f32; one SGD training step.
+//! - **W3**: input 256, 20 x (dense 256, batch norm, ReLU), dense 10, softmax
+//!   cross-entropy, batch 128, f32; one SGD training step (batch norm in training mode).
 //! - **W5**: W1's network, inference with `forward_into`, at batch 1 and batch 64.
 //!
 //! Throughput is in FLOPs (criterion prints them as "elements"), counting only the
@@ -61,6 +63,23 @@ network! {
     }
 }
 
+network! {
+    /// W3: 20 x (dense 256, batch norm, ReLU), then 10 logits.
+    struct Deep256 {
+        input: 256,
+        repeat(20) { dense(256), batch_norm, relu },
+        dense(10),
+        loss: cross_entropy,
+    }
+}
+
+/// W3's dense layers as `(in, out)`.
+fn w3_layers() -> Vec<(usize, usize)> {
+    let mut layers = vec![(256, 256); 20];
+    layers.push((256, 10));
+    layers
+}
+
 /// W1's layers as `(in, out)`.
 const W1: [(usize, usize); 3] = [(784, 256), (256, 128), (128, 10)];
 /// W2's layers.
@@ -91,30 +110,28 @@ fn sgd() -> Sgd<f32> {
     SgdConfig::new(1e-3).build().expect("a valid learning rate")
 }
 
-/// Buffers for W1's products through the GEMM alone: weights, activations and
-/// gradients of every layer, at `rows` rows.
+/// Buffers for a chain of dense layers' products through the GEMM alone: weights,
+/// outputs and gradients of every layer, at `rows` rows.
 struct GemmOnly {
     rows: usize,
+    layers: Vec<(usize, usize)>,
     x: Vec<f32>,
-    w: [Vec<f32>; 3],
-    y: [Vec<f32>; 3],
-    dw: [Vec<f32>; 3],
-    dx: [Vec<f32>; 3],
+    w: Vec<Vec<f32>>,
+    y: Vec<Vec<f32>>,
+    dw: Vec<Vec<f32>>,
+    dx: Vec<Vec<f32>>,
 }
 
 impl GemmOnly {
-    fn new(rows: usize, net: &Mlp784<f32>, x: &Batch<f32, 784>) -> Self {
-        let per_layer = |f: &dyn Fn(usize, usize) -> usize| -> [Vec<f32>; 3] {
-            std::array::from_fn(|k| vec![0.01; f(W1[k].0, W1[k].1)])
+    fn new(rows: usize, layers: &[(usize, usize)], x: &[f32]) -> Self {
+        let per_layer = |f: &dyn Fn(usize, usize) -> usize| -> Vec<Vec<f32>> {
+            layers.iter().map(|&(i, o)| vec![0.01; f(i, o)]).collect()
         };
         GemmOnly {
             rows,
-            x: x.as_slice().to_vec(),
-            w: [
-                net.l0.weight.clone(),
-                net.l2.weight.clone(),
-                net.l4.weight.clone(),
-            ],
+            layers: layers.to_vec(),
+            x: x.to_vec(),
+            w: per_layer(&|i, o| o * i),
             y: per_layer(&|_, o| rows * o),
             dw: per_layer(&|i, o| o * i),
             dx: per_layer(&|i, _| rows * i),
@@ -124,7 +141,7 @@ impl GemmOnly {
     /// `Y_k = X_k W_k^T` for every layer, `X_k` the previous layer's output.
     fn forward(&mut self) {
         let r = self.rows;
-        for (k, &(i, o)) in W1.iter().enumerate() {
+        for (k, &(i, o)) in self.layers.iter().enumerate() {
             let (before, after) = self.y.split_at_mut(k);
             let input: &[f32] = if k == 0 { &self.x } else { &before[k - 1] };
             gemm(
@@ -142,7 +159,7 @@ impl GemmOnly {
     fn train(&mut self) {
         self.forward();
         let r = self.rows;
-        for (k, &(i, o)) in W1.iter().enumerate().rev() {
+        for (k, &(i, o)) in self.layers.iter().enumerate().rev() {
             let input: &[f32] = if k == 0 { &self.x } else { &self.y[k - 1] };
             gemm(
                 1.0,
@@ -171,7 +188,7 @@ fn w1_train(c: &mut Criterion) {
     let mut net = Mlp784::<f32>::new(&mut seeded(0));
     let x = random_batch::<784>(ROWS, 1);
     let t: Vec<usize> = (0..ROWS).map(|i| i % 10).collect();
-    let mut gemm_only = GemmOnly::new(ROWS, &net, &x);
+    let mut gemm_only = GemmOnly::new(ROWS, &W1, x.as_slice());
     let (mut opt, mut ws, mut grads) = (sgd(), Mlp784Workspace::new(), net.zero_grads());
     group.bench_function(BenchmarkId::new("gradnet", "train_step"), |b| {
         b.iter(|| {
@@ -186,6 +203,31 @@ fn w1_train(c: &mut Criterion) {
         })
     });
     group.bench_function(BenchmarkId::new("gemm_alone", "8_products"), |b| {
+        b.iter(|| {
+            gemm_only.train();
+            black_box(&gemm_only.dw);
+        })
+    });
+    group.finish();
+}
+
+fn w3_train(c: &mut Criterion) {
+    const ROWS: usize = 128;
+    let layers = w3_layers();
+    let mut group = c.benchmark_group("W3_train_20x256-bn-relu_b128");
+    group.throughput(Throughput::Elements(train_flops(ROWS, &layers)));
+    let mut net = Deep256::<f32>::new(&mut seeded(5));
+    let x = random_batch::<256>(ROWS, 6);
+    let t: Vec<usize> = (0..ROWS).map(|i| i % 10).collect();
+    let (mut opt, mut ws, mut grads) = (sgd(), Deep256Workspace::new(), net.zero_grads());
+    group.bench_function(BenchmarkId::new("gradnet", "train_step"), |b| {
+        b.iter(|| {
+            net.train_step(black_box(&x), &t, &mut opt, &mut ws, &mut grads)
+                .expect("a valid step")
+        })
+    });
+    let mut gemm_only = GemmOnly::new(ROWS, &layers, x.as_slice());
+    group.bench_function(BenchmarkId::new("gemm_alone", "62_products"), |b| {
         b.iter(|| {
             gemm_only.train();
             black_box(&gemm_only.dw);
@@ -223,7 +265,7 @@ fn w5_forward(c: &mut Criterion) {
                 black_box(&out);
             })
         });
-        let mut gemm_only = GemmOnly::new(rows, &net, &x);
+        let mut gemm_only = GemmOnly::new(rows, &W1, x.as_slice());
         group.bench_function(BenchmarkId::new("gemm_alone", "3_products"), |b| {
             b.iter(|| {
                 gemm_only.forward();
@@ -243,7 +285,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = w1_train, w2_train, w5_forward
+    targets = w1_train, w2_train, w3_train, w5_forward
 }
 
 /// Where criterion keeps its estimates: `$CRITERION_HOME`, else `criterion/` in the
@@ -272,7 +314,7 @@ fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
 
 /// Prints each workload's median and FLOP rate, and its fraction of the GEMM's rate.
 fn summary() {
-    let rows: [(&str, &str, u64, Option<&str>); 4] = [
+    let rows: [(&str, &str, u64, Option<&str>); 5] = [
         (
             "W1_train_784-256-128-10_b64",
             "train_step",
@@ -284,6 +326,12 @@ fn summary() {
             "train_step",
             train_flops(1, &W2),
             None,
+        ),
+        (
+            "W3_train_20x256-bn-relu_b128",
+            "train_step",
+            train_flops(128, &w3_layers()),
+            Some("62_products"),
         ),
         (
             "W5_forward_784-256-128-10_b1",
