@@ -635,9 +635,9 @@ impl Walker<'_> {
         self.value_check(
             eps,
             at,
-            |e| e > 0.0,
-            quote!(v > 0.0),
-            "eps must be positive",
+            |e| e > 0.0 && e.is_finite(),
+            quote!(v > 0.0 && v < f64::INFINITY),
+            "eps must be positive and finite",
         )
         .then_some(())
     }

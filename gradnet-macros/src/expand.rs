@@ -159,7 +159,7 @@ fn field_info(l: &Layer) -> FieldInfo {
                         momentum: ::core::option::Option::Some(#m),
                         eps: #e,
                     })
-                    .expect("batch_norm settings are valid")
+                    .expect("batch_norm settings were checked at compile time")
                 },
             }
         }
@@ -174,7 +174,7 @@ fn field_info(l: &Layer) -> FieldInfo {
                         elementwise_affine: #affine,
                         bias: #affine,
                     })
-                    .expect("layer_norm settings are valid")
+                    .expect("layer_norm settings were checked at compile time")
                 },
             }
         }
@@ -183,7 +183,7 @@ fn field_info(l: &Layer) -> FieldInfo {
             FieldInfo {
                 ty: quote!(#p::dropout::Dropout),
                 grads_ty: None,
-                init: quote_spanned!(span=> #p::dropout::Dropout::new(#v).expect("dropout probability is valid")),
+                init: quote_spanned!(span=> #p::dropout::Dropout::new(#v).expect("the dropout probability was checked at compile time")),
             }
         }
         Kind::Act(_) | Kind::Residual { .. } => FieldInfo {
