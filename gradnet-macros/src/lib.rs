@@ -3,8 +3,9 @@
 //! `::gradnet::__private`.
 //!
 //! The pipeline, one module per stage: `parse` (spec text -> syntax tree), `check`
-//! (words and widths; every mistake reported at its token, with `args` reading the
-//! values inside a spec and `init_rule` choosing default initializers), `graph` (a
+//! (words and widths; every mistake reported at its token, with `check_layers` for
+//! the layers that take arguments, `args` reading the values inside a spec and
+//! `init_rule` choosing default initializers), `graph` (a
 //! straight-line program of steps and the plan of its reverse), `expand` (the
 //! generated types and visitors) and `passes` (the generated forward, training and
 //! backward code).
@@ -13,6 +14,7 @@ extern crate proc_macro;
 
 mod args;
 mod check;
+mod check_layers;
 mod ctxt;
 mod expand;
 mod graph;

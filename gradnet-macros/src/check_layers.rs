@@ -1,0 +1,297 @@
+//! The checks of the layers with arguments: dense (widths, `in -> out`, init, bias),
+//! the parameterized activations, prelu, batch norm, layer norm and dropout. Each
+//! reads its arguments, reports what is wrong at its token, and returns the layer's
+//! kind; widths and numbers only rustc can check become const assertions.
+
+use crate::args::*;
+use crate::check::Walker;
+use crate::ir::*;
+use crate::parse::{Arg, LayerItem};
+use proc_macro2::Span;
+use quote::quote;
+use syn::spanned::Spanned;
+use syn::Expr;
+
+impl Walker<'_> {
+    pub(crate) fn act_with(
+        &mut self,
+        item: &LayerItem,
+        kind: ActKind,
+        params: &[(&str, f64)],
+    ) -> Option<Kind> {
+        let names: Vec<&str> = params.iter().map(|p| p.0).collect();
+        let slots = self.bind(item, &names)?;
+        let mut args = Vec::new();
+        for (slot, (_, default)) in slots.iter().zip(params) {
+            args.push(match slot {
+                Some(e) => expect_num(self.cx, e)?,
+                None => Num::lit(*default),
+            });
+        }
+        if kind == ActKind::HardTanh {
+            if let (Some(lo), Some(hi)) = (args[0].value, args[1].value) {
+                if lo >= hi {
+                    self.cx.error(
+                        item.word.span(),
+                        format!("hard_tanh needs min_val < max_val, found {lo:?} and {hi:?}"),
+                    );
+                }
+            }
+        }
+        if kind == ActKind::Softplus && args[0].value == Some(0.0) {
+            let at = slots[0].map_or(item.word.span(), |e| e.span());
+            self.cx
+                .error(at, "softplus needs a nonzero beta, found 0.0");
+        }
+        Some(Kind::Act(Act {
+            kind,
+            args,
+            span: item.word.span(),
+        }))
+    }
+
+    pub(crate) fn dense(
+        &mut self,
+        item: &LayerItem,
+        width: &Width,
+        out_w: &mut Width,
+    ) -> Option<Kind> {
+        let span = item.word.span();
+        // Pull out an `a -> b` argument before binding the rest.
+        let mut arrow = None;
+        if let Some(args) = &item.args {
+            for arg in args {
+                if let Arg::Arrow { from, to } = arg {
+                    if arrow.is_some() {
+                        self.cx
+                            .error(arg.span(), "dense takes one `in -> out` pair");
+                    } else {
+                        arrow = Some((from, to));
+                    }
+                }
+            }
+        }
+        let without_arrow = LayerItem {
+            name: None,
+            word: item.word.clone(),
+            args: item.args.as_ref().map(|a| {
+                a.iter()
+                    .filter(|a| !matches!(a, Arg::Arrow { .. }))
+                    .map(|a| match a {
+                        Arg::Positional(e) => Arg::Positional(e.clone()),
+                        Arg::Named { name, value } => Arg::Named {
+                            name: name.clone(),
+                            value: value.clone(),
+                        },
+                        Arg::Arrow { .. } => unreachable_arrow(),
+                    })
+                    .collect()
+            }),
+            args_span: item.args_span,
+            block: None,
+        };
+        let params: &[&str] = if arrow.is_some() {
+            &["init", "bias"]
+        } else {
+            &["out", "init", "bias"]
+        };
+        let slots = self.bind(&without_arrow, params)?;
+        let (out, init, bias) = if arrow.is_some() {
+            (None, slots[0], slots[1])
+        } else {
+            (slots[0], slots[1], slots[2])
+        };
+        let out = match (arrow, out) {
+            (Some((from, to)), _) => {
+                let from_w = expect_width(self.cx, from);
+                if let Some(from_w) = from_w {
+                    self.same_width(&from_w, width, from.span(), "dense");
+                }
+                expect_width(self.cx, to)
+            }
+            (None, Some(e)) => expect_width(self.cx, e),
+            (None, None) => {
+                self.cx.error(
+                    item.args_span.unwrap_or(span),
+                    "dense needs its output width: `dense(64)` or `dense(32 -> 64)`",
+                );
+                None
+            }
+        };
+        let bias = match bias {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        let init = match init {
+            Some(e) => Some(parse_init(self.cx, e)?),
+            None => None,
+        };
+        let _ = span;
+        *out_w = out?;
+        Some(Kind::Dense {
+            bias,
+            init: init.unwrap_or(InitSpec::Auto),
+        })
+    }
+
+    /// Reports a mismatch between a width the spec states and the width coming in:
+    /// at once when both are literals, through a const assertion otherwise.
+    pub(crate) fn same_width(&mut self, stated: &Width, incoming: &Width, span: Span, what: &str) {
+        let msg = format!(
+            "{what} expects {} inputs, but the layer before gives {}",
+            stated.describe(),
+            incoming.describe()
+        );
+        match (stated.known(), incoming.known()) {
+            (Some(a), Some(b)) if a != b => self.cx.error(span, msg),
+            (Some(_), Some(_)) => {}
+            _ => self.asserts.push(WidthAssert {
+                a: stated.clone(),
+                b: incoming.clone(),
+                span,
+                msg,
+            }),
+        }
+    }
+
+    pub(crate) fn prelu(&mut self, item: &LayerItem, width: &Width) -> Option<Kind> {
+        let slots = self.bind(item, &["num_parameters", "init"])?;
+        let per_feature = match slots[0] {
+            None => false,
+            Some(e) => match expect_width(self.cx, e)? {
+                Width::Lit(1, _) => false,
+                Width::Lit(n, span) => {
+                    if let Some(w) = width.known() {
+                        if n != w {
+                            self.cx.error(
+                                span,
+                                format!("prelu takes 1 or {w} parameters (the width coming in), found {n}"),
+                            );
+                            return None;
+                        }
+                    }
+                    true
+                }
+                Width::Const(p) => {
+                    let msg = format!(
+                        "prelu takes 1 or {} parameters (the width coming in), found {}",
+                        width.describe(),
+                        quote!(#p).to_string().replace(' ', "")
+                    );
+                    self.asserts.push(WidthAssert {
+                        a: Width::Const(p.clone()),
+                        b: width.clone(),
+                        span: e.span(),
+                        msg,
+                    });
+                    true
+                }
+            },
+        };
+        let init = match slots[1] {
+            Some(e) => expect_num(self.cx, e)?,
+            None => Num::lit(0.25),
+        };
+        Some(Kind::PRelu { per_feature, init })
+    }
+
+    pub(crate) fn batch_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["momentum", "eps", "affine"])?;
+        let momentum = opt_num(self.cx, slots[0], 0.1)?;
+        let eps = opt_num(self.cx, slots[1], 1e-5)?;
+        let affine = match slots[2] {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        let at = slots[0].map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            &momentum,
+            at,
+            |m| (0.0..=1.0).contains(&m),
+            quote!(v >= 0.0 && v <= 1.0),
+            "momentum must be in [0, 1]",
+        );
+        self.positive_eps(&eps, slots[1], item)?;
+        Some(Kind::BatchNorm {
+            momentum,
+            eps,
+            affine,
+        })
+    }
+
+    pub(crate) fn layer_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["eps", "elementwise_affine"])?;
+        let eps = opt_num(self.cx, slots[0], 1e-5)?;
+        let affine = match slots[1] {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
+        self.positive_eps(&eps, slots[0], item)?;
+        Some(Kind::LayerNorm { eps, affine })
+    }
+
+    pub(crate) fn positive_eps(
+        &mut self,
+        eps: &Num,
+        at: Option<&Expr>,
+        item: &LayerItem,
+    ) -> Option<()> {
+        let at = at.map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            eps,
+            at,
+            |e| e > 0.0 && e.is_finite(),
+            quote!(v > 0.0 && v < f64::INFINITY),
+            "eps must be positive and finite",
+        )
+        .then_some(())
+    }
+
+    /// Checks a number against a condition: at once for a literal (an error naming
+    /// the value), through a const assertion at `at` for a named const. `cond` is the
+    /// condition over `v: f64`. Returns whether the literal passed (true for consts).
+    pub(crate) fn value_check(
+        &mut self,
+        num: &Num,
+        at: Span,
+        ok: impl Fn(f64) -> bool,
+        cond: proc_macro2::TokenStream,
+        msg: &str,
+    ) -> bool {
+        match num.value {
+            Some(v) if !ok(v) => {
+                self.cx.error(at, format!("{msg}, found {v:?}"));
+                false
+            }
+            Some(_) => true,
+            None => {
+                self.value_asserts.push(ValueAssert {
+                    value: num.tokens.clone(),
+                    cond,
+                    span: at,
+                    msg: msg.to_string(),
+                });
+                true
+            }
+        }
+    }
+
+    pub(crate) fn dropout(&mut self, item: &LayerItem) -> Option<Kind> {
+        let slots = self.bind(item, &["p"])?;
+        let p = opt_num(self.cx, slots[0], 0.5)?;
+        let at = slots[0].map_or(item.word.span(), |e| e.span());
+        self.value_check(
+            &p,
+            at,
+            |v| (0.0..1.0).contains(&v),
+            quote!(v >= 0.0 && v < 1.0),
+            "dropout probability must be in [0, 1)",
+        )
+        .then_some(Kind::Dropout { p })
+    }
+}
+
+fn unreachable_arrow() -> Arg {
+    // Filtered out just before; kept total so the macro never panics.
+    Arg::Positional(syn::parse_quote!(0))
+}
