@@ -204,11 +204,15 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             }
         }
         check_eps("batch norm eps", config.eps)?;
-        Ok(Self::build(
-            config.affine,
-            config.momentum.map(T::of),
-            T::of(config.eps),
-        ))
+        Ok(Self::from_checked_config(config))
+    }
+
+    /// [`BatchNorm::new`] for a configuration already checked, as the `network!` macro
+    /// checks it at compile time (literals by the macro, named consts by const
+    /// assertions), so generated constructors need no run-time failure path.
+    #[doc(hidden)]
+    pub fn from_checked_config(config: BatchNormConfig) -> Self {
+        Self::build(config.affine, config.momentum.map(T::of), T::of(config.eps))
     }
 
     /// Zeroed gradients of this layer's shapes.

@@ -74,10 +74,18 @@ impl Dropout {
                 reason: "must be in [0, 1]",
             });
         }
-        Ok(Dropout {
+        Ok(Self::from_checked_p(p))
+    }
+
+    /// [`Dropout::new`] for a probability already checked to lie in `[0, 1)`, as the
+    /// `network!` macro checks it at compile time, so generated constructors need no
+    /// run-time failure path.
+    #[doc(hidden)]
+    pub fn from_checked_p(p: f64) -> Self {
+        Dropout {
             p,
             threshold: (p * DRAWS).round() as u64,
-        })
+        }
     }
 
     /// The drop probability.

@@ -162,11 +162,15 @@ impl<T: Real, const D: usize> LayerNorm<T, D> {
     /// [`crate::Error::InvalidParameter`] if `eps` is negative or not finite.
     pub fn new(config: LayerNormConfig) -> Result<Self> {
         check_eps("layer norm eps", config.eps)?;
-        Ok(Self::build(
-            config.elementwise_affine,
-            config.bias,
-            T::of(config.eps),
-        ))
+        Ok(Self::from_checked_config(config))
+    }
+
+    /// [`LayerNorm::new`] for a configuration already checked, as the `network!` macro
+    /// checks it at compile time, so generated constructors need no run-time failure
+    /// path.
+    #[doc(hidden)]
+    pub fn from_checked_config(config: LayerNormConfig) -> Self {
+        Self::build(config.elementwise_affine, config.bias, T::of(config.eps))
     }
 
     /// Zeroed gradients of this layer's shapes.

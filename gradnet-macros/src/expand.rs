@@ -154,12 +154,11 @@ fn field_info(l: &Layer) -> FieldInfo {
                 ty: quote!(#p::batch_norm::BatchNorm<T, #i>),
                 grads_ty: Some(quote!(#p::batch_norm::BatchNormGrads<T, #i>)),
                 init: quote_spanned! {span=>
-                    #p::batch_norm::BatchNorm::new(#p::batch_norm::BatchNormConfig {
+                    #p::batch_norm::BatchNorm::from_checked_config(#p::batch_norm::BatchNormConfig {
                         affine: #affine,
                         momentum: ::core::option::Option::Some(#m),
                         eps: #e,
                     })
-                    .expect("batch_norm settings were checked at compile time")
                 },
             }
         }
@@ -169,12 +168,11 @@ fn field_info(l: &Layer) -> FieldInfo {
                 ty: quote!(#p::layer_norm::LayerNorm<T, #i>),
                 grads_ty: Some(quote!(#p::layer_norm::LayerNormGrads<T, #i>)),
                 init: quote_spanned! {span=>
-                    #p::layer_norm::LayerNorm::new(#p::layer_norm::LayerNormConfig {
+                    #p::layer_norm::LayerNorm::from_checked_config(#p::layer_norm::LayerNormConfig {
                         eps: #e,
                         elementwise_affine: #affine,
                         bias: #affine,
                     })
-                    .expect("layer_norm settings were checked at compile time")
                 },
             }
         }
@@ -183,7 +181,7 @@ fn field_info(l: &Layer) -> FieldInfo {
             FieldInfo {
                 ty: quote!(#p::dropout::Dropout),
                 grads_ty: None,
-                init: quote_spanned!(span=> #p::dropout::Dropout::new(#v).expect("the dropout probability was checked at compile time")),
+                init: quote_spanned!(span=> #p::dropout::Dropout::from_checked_p(#v)),
             }
         }
         Kind::Act(_) | Kind::Residual { .. } => FieldInfo {
