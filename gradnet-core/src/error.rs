@@ -114,6 +114,33 @@ pub enum Error {
         /// The value itself, widened to f64.
         value: f64,
     },
+    /// A training step found a NaN or infinity in a parameter's gradient before any
+    /// parameter was touched: the step was not applied, and parameters, buffers and
+    /// optimizer state are as they were.
+    #[error("non-finite gradient {value} at index {index} of {name}: the step was not applied")]
+    NonFiniteGradient {
+        /// The parameter whose gradient held the value (`state_dict` name).
+        name: &'static str,
+        /// Flat index of the first non-finite value in that gradient.
+        index: usize,
+        /// The value itself, widened to f64.
+        value: f64,
+    },
+    /// A training pass computed a NaN or infinite loss (from finite inputs: an
+    /// overflow in the network, or a non-finite target). Nothing was changed.
+    #[error("the loss is {value}: the step was not applied")]
+    NonFiniteLoss {
+        /// The loss, widened to f64.
+        value: f64,
+    },
+    /// An optimizer update made a parameter non-finite although every gradient was
+    /// finite (a learning rate so large that the update overflowed). The parameters
+    /// are no longer usable; the update is not undone.
+    #[error("the update of {name} overflowed: the parameters are no longer finite (is the learning rate too large?)")]
+    ParametersDiverged {
+        /// The first parameter found non-finite after the update.
+        name: &'static str,
+    },
     /// Two walks over one model's parameters that should agree name for name do not
     /// (gradients or optimizer statistics belonging to another model).
     #[error("{op}: parameter {index} is {expected}, but {found} was given")]

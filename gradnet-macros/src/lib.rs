@@ -126,14 +126,23 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
-    let spec = syn::parse_macro_input!(input as parse::Spec);
+    run(input.into()).into()
+}
+
+/// The whole macro over `proc_macro2` tokens: parse, check, expand, or the spanned
+/// errors as `compile_error!`s. Separate from the entry point so that tests can drive
+/// every stage as a library.
+pub(crate) fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
+    let spec = match syn::parse2::<parse::Spec>(input) {
+        Ok(spec) => spec,
+        Err(err) => return err.to_compile_error(),
+    };
     let mut cx = ctxt::Ctxt::default();
     let net = check::check(spec, &mut cx);
     match (net, cx.finish()) {
-        (Some(net), Ok(())) => expand::expand(&net).into(),
-        (_, Err(err)) => err.to_compile_error().into(),
+        (Some(net), Ok(())) => expand::expand(&net),
+        (_, Err(err)) => err.to_compile_error(),
         (None, Ok(())) => syn::Error::new(proc_macro2::Span::call_site(), "invalid network spec")
-            .to_compile_error()
-            .into(),
+            .to_compile_error(),
     }
 }
