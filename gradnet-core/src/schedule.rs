@@ -11,6 +11,11 @@
 //! the cosine continues past `t_max` (the rate rises again towards `base` over the
 //! next `t_max` epochs).
 //!
+//! The constructors check their settings and return [`Error::InvalidParameter`]
+//! otherwise (NaN is rejected everywhere): rates finite and `>= 0` (a schedule may
+//! reach 0), periods at least 1, `StepLr`'s `gamma` finite and `> 0`, and
+//! `CosineAnnealingLr`'s `eta_min` between 0 and `base_lr`.
+//!
 //! ```
 //! use gradnet_core::optim::{Optimizer, SgdConfig};
 //! use gradnet_core::schedule::{LrSchedule, StepLr};
@@ -25,7 +30,7 @@
 //! ```
 
 use crate::error::{Error, Result};
-use crate::optim::{non_negative as check_rate, Optimizer};
+use crate::optim::{in_range, non_negative as check_rate, positive, Optimizer};
 use crate::real::Real;
 
 /// A learning rate for every epoch.
@@ -36,8 +41,9 @@ pub trait LrSchedule {
     /// Sets `opt`'s learning rate to [`lr_at(epoch)`](Self::lr_at).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the rate is negative or not finite (which the
-    /// schedules of this module never produce).
+    /// [`Error::InvalidParameter`] if the rate is negative or not finite; `opt`'s
+    /// rate is left unchanged then. Of this module's schedules only a [`StepLr`]
+    /// with `gamma > 1` produces such a rate, once `gamma^k` overflows.
     fn apply<T: Real, O: Optimizer<T>>(&self, epoch: usize, opt: &mut O) -> Result<()>
     where
         Self: Sized,
@@ -46,6 +52,7 @@ pub trait LrSchedule {
     }
 }
 
+/// `Ok` if the period `value` is at least 1.
 fn check_period(name: &'static str, value: usize) -> Result<()> {
     if value >= 1 {
         Ok(())
@@ -83,6 +90,12 @@ impl LrSchedule for Constant {
 
 /// `base_lr * gamma^floor(epoch / step_size)`: the rate drops by `gamma` every
 /// `step_size` epochs, `torch.optim.lr_scheduler.StepLR`.
+///
+/// `gamma` must be finite and `> 0`. PyTorch accepts any `gamma`; here 0 is rejected
+/// (the rate would drop to 0 for good after the first period) and so is a negative
+/// `gamma` (every other period would have a negative rate). A `gamma > 1` is
+/// accepted and makes the rate grow: once it overflows, [`LrSchedule::apply`]
+/// returns an error.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct StepLr {
     base_lr: f64,
@@ -94,12 +107,12 @@ impl StepLr {
     /// A step schedule (PyTorch's default `gamma` is `0.1`).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `base_lr` or `gamma` is negative or not finite,
-    /// or `step_size` is 0.
+    /// [`Error::InvalidParameter`] if `base_lr` is negative or not finite, `gamma`
+    /// is not both finite and `> 0`, or `step_size` is 0.
     pub fn new(base_lr: f64, step_size: usize, gamma: f64) -> Result<Self> {
         check_rate("base_lr", base_lr)?;
         check_period("step_size", step_size)?;
-        check_rate("gamma", gamma)?;
+        positive("gamma", gamma)?;
         Ok(StepLr {
             base_lr,
             step_size,
@@ -117,6 +130,10 @@ impl LrSchedule for StepLr {
 /// `eta_min + (base_lr - eta_min) (1 + cos(pi epoch / t_max)) / 2`: half a cosine
 /// from `base_lr` at epoch 0 down to `eta_min` at `t_max`,
 /// `torch.optim.lr_scheduler.CosineAnnealingLR` (closed form).
+///
+/// `eta_min` must lie in `[0, base_lr]`, so every rate lies in `[eta_min, base_lr]`
+/// (PyTorch does not check; an `eta_min` above `base_lr` would turn the annealing
+/// upside down).
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct CosineAnnealingLr {
     base_lr: f64,
@@ -128,12 +145,19 @@ impl CosineAnnealingLr {
     /// A cosine schedule (PyTorch's default `eta_min` is 0).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `base_lr` or `eta_min` is negative or not
-    /// finite, or `t_max` is 0.
+    /// [`Error::InvalidParameter`] if `base_lr` is negative or not finite, `t_max`
+    /// is 0, or `eta_min` lies outside `[0, base_lr]` (or is NaN).
     pub fn new(base_lr: f64, t_max: usize, eta_min: f64) -> Result<Self> {
         check_rate("base_lr", base_lr)?;
         check_period("t_max", t_max)?;
-        check_rate("eta_min", eta_min)?;
+        // base_lr is finite, so this also rejects an infinite eta_min; NaN fails both
+        // comparisons.
+        in_range(
+            "eta_min",
+            eta_min,
+            eta_min >= 0.0 && eta_min <= base_lr,
+            "must be finite, >= 0 and <= base_lr",
+        )?;
         Ok(CosineAnnealingLr {
             base_lr,
             t_max,

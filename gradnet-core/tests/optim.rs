@@ -641,16 +641,16 @@ fn works_on_dense_in_f32() {
     let mut layer =
         Dense::<f32, 2, 2>::from_parts(vec![0.5, -0.5, 1.0, 2.0], Some(vec![0.0, 0.1])).unwrap();
     let mut g = layer.zero_grads();
-    g.weight.copy_from_slice(&[0.3, -2.0, 0.0, 1e-3]);
-    g.bias = Some(vec![-4.0, 0.5]);
+    g.weight_mut().copy_from_slice(&[0.3, -2.0, 0.0, 1e-3]);
+    g.bias_mut().unwrap().copy_from_slice(&[-4.0, 0.5]);
     let mut opt = AdamConfig::new(0.01).build::<f32>().unwrap();
     opt.track_update_norms(true);
     opt.step(&mut layer, &g).unwrap();
     let want_w = [0.5 - 0.01, -0.5 + 0.01, 1.0, 2.0 - 0.01];
-    for (got, want) in layer.weight.iter().zip(want_w) {
+    for (got, want) in layer.weight().iter().zip(want_w) {
         assert!((got - want).abs() < 1e-6, "{got} vs {want}");
     }
-    let bias = layer.bias.as_ref().unwrap();
+    let bias = layer.bias().unwrap();
     assert!((bias[0] - 0.01).abs() < 1e-6 && (bias[1] - 0.09).abs() < 1e-6);
     let norms = opt.update_norms();
     assert_eq!((norms[0].0, norms[1].0), ("weight", "bias"));
@@ -716,23 +716,109 @@ fn defaults_are_pytorchs() {
     );
 }
 
-fn invalid(r: Result<impl Sized, Error>) -> &'static str {
-    match r {
-        Err(Error::InvalidParameter { name, .. }) => name,
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("accepted an invalid configuration"),
+// ---------------------------------------------------------------- setting ranges
+//
+// One test per setting: every value outside its range gives
+// InvalidParameter { name, value, reason } with the reason naming the range, and the
+// boundary values inside the range are accepted.
+
+const NAN: f64 = f64::NAN;
+const INF: f64 = f64::INFINITY;
+/// The largest f64 below 1, the edge of every `[0, 1)` range.
+const BELOW_ONE: f64 = 1.0 - f64::EPSILON / 2.0;
+/// The smallest f64 above 1.
+const ABOVE_ONE: f64 = 1.0 + f64::EPSILON;
+
+const NON_NEGATIVE: &str = "must be finite and >= 0";
+const POSITIVE: &str = "must be finite and > 0";
+const UNIT_OPEN: &str = "must lie in [0, 1)";
+const UNIT_CLOSED: &str = "must lie in [0, 1]";
+const UNIT_LEFT_OPEN: &str = "must lie in (0, 1]";
+
+/// Every value of `rejected` must give `InvalidParameter { name, value, reason }`
+/// from `set` (with `value` the one given, bit for bit), every value of `accepted`
+/// must be taken.
+fn range<R>(
+    name: &str,
+    reason: &str,
+    rejected: &[f64],
+    accepted: &[f64],
+    mut set: impl FnMut(f64) -> Result<R, Error>,
+) {
+    for &v in rejected {
+        match set(v) {
+            Err(Error::InvalidParameter {
+                name: n,
+                value,
+                reason: r,
+            }) => {
+                assert_eq!((n, r), (name, reason), "{name} = {v}");
+                assert_eq!(value.to_bits(), v.to_bits(), "{name} = {v}: got {value}");
+            }
+            Err(e) => panic!("{name} = {v}: unexpected error {e}"),
+            Ok(_) => panic!("{name} = {v} was accepted"),
+        }
+    }
+    for &v in accepted {
+        if let Err(e) = set(v) {
+            panic!("{name} = {v} was rejected: {e}");
+        }
     }
 }
 
 #[test]
-fn invalid_hyper_parameters_are_typed_errors() {
+fn sgd_learning_rate_range() {
+    range(
+        "learning rate",
+        NON_NEGATIVE,
+        &[-0.1, -f64::MIN_POSITIVE, NAN, INF, -INF],
+        &[0.0, -0.0, f64::MIN_POSITIVE, 0.1, f64::MAX],
+        |v| SgdConfig::new(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn sgd_momentum_range() {
+    // 1.5 was accepted before: the buffer then grows as 1.5^t.
+    range(
+        "momentum",
+        UNIT_OPEN,
+        &[-0.1, 1.0, 1.5, NAN, INF, -INF],
+        &[0.0, 0.9, BELOW_ONE],
+        |v| SgdConfig::new(0.1).momentum(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn sgd_dampening_range() {
+    range(
+        "dampening",
+        UNIT_CLOSED,
+        &[-0.1, ABOVE_ONE, 1.5, NAN, INF],
+        &[0.0, 0.5, 1.0],
+        |v| {
+            SgdConfig::new(0.1)
+                .momentum(0.9)
+                .dampening(v)
+                .build::<f64>()
+        },
+    );
+}
+
+#[test]
+fn sgd_weight_decay_range() {
+    range(
+        "weight_decay",
+        NON_NEGATIVE,
+        &[-1.0, NAN, INF, -INF],
+        &[0.0, 1e-4, 1e3],
+        |v| SgdConfig::new(0.1).weight_decay(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn sgd_nesterov_needs_momentum_and_no_dampening() {
     let sgd = |c: SgdConfig| invalid(c.build::<f64>());
-    assert_eq!(sgd(SgdConfig::new(-0.1)), "learning rate");
-    assert_eq!(sgd(SgdConfig::new(f64::NAN)), "learning rate");
-    assert_eq!(sgd(SgdConfig::new(f64::INFINITY)), "learning rate");
-    assert_eq!(sgd(SgdConfig::new(0.1).momentum(-0.9)), "momentum");
-    assert_eq!(sgd(SgdConfig::new(0.1).dampening(1.5)), "dampening");
-    assert_eq!(sgd(SgdConfig::new(0.1).weight_decay(-1.0)), "weight_decay");
     assert_eq!(sgd(SgdConfig::new(0.1).nesterov(true)), "momentum");
     assert_eq!(
         sgd(SgdConfig::new(0.1)
@@ -741,61 +827,378 @@ fn invalid_hyper_parameters_are_typed_errors() {
             .nesterov(true)),
         "dampening"
     );
-
-    let adam = |c: AdamConfig| invalid(c.build::<f64>());
-    assert_eq!(adam(AdamConfig::new(-1e-3)), "learning rate");
-    assert_eq!(adam(AdamConfig::default().betas(1.0, 0.999)), "beta1");
-    assert_eq!(adam(AdamConfig::default().betas(-0.1, 0.999)), "beta1");
-    assert_eq!(adam(AdamConfig::default().betas(0.9, 1.0)), "beta2");
-    assert_eq!(adam(AdamConfig::default().eps(-1e-8)), "eps");
-    assert_eq!(
-        adam(AdamConfig::adamw().weight_decay(-0.01)),
-        "weight_decay"
-    );
-    assert_eq!(
-        adam(AdamConfig::default().decay(WeightDecay::Decoupled(f64::NAN))),
-        "weight_decay"
-    );
-
-    let rms = |c: RmsPropConfig| invalid(c.build::<f64>());
-    assert_eq!(rms(RmsPropConfig::new(-0.01)), "learning rate");
-    assert_eq!(rms(RmsPropConfig::default().alpha(1.01)), "alpha");
-    assert_eq!(rms(RmsPropConfig::default().alpha(-0.5)), "alpha");
-    assert_eq!(rms(RmsPropConfig::default().eps(-1.0)), "eps");
-    assert_eq!(
-        rms(RmsPropConfig::default().weight_decay(-1.0)),
-        "weight_decay"
-    );
-    assert_eq!(rms(RmsPropConfig::default().momentum(-0.1)), "momentum");
-
-    // Edge values PyTorch accepts.
+    // Edge values PyTorch accepts: a zero rate, Nesterov at the largest momentum.
     assert!(SgdConfig::new(0.0)
-        .momentum(0.9)
+        .momentum(BELOW_ONE)
         .nesterov(true)
-        .build::<f64>()
-        .is_ok());
-    assert!(AdamConfig::default()
-        .betas(0.0, 0.0)
-        .eps(0.0)
         .build::<f64>()
         .is_ok());
 }
 
 #[test]
-fn set_learning_rate_is_checked() {
+fn adam_learning_rate_range() {
+    range(
+        "learning rate",
+        NON_NEGATIVE,
+        &[-1e-3, NAN, INF, -INF],
+        &[0.0, 1e-3, f64::MAX],
+        |v| AdamConfig::new(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn adam_beta1_range() {
+    range(
+        "beta1",
+        UNIT_OPEN,
+        &[-0.1, 1.0, 1.5, NAN, INF],
+        &[0.0, 0.9, BELOW_ONE],
+        |v| AdamConfig::default().betas(v, 0.999).build::<f64>(),
+    );
+}
+
+#[test]
+fn adam_beta2_range() {
+    range(
+        "beta2",
+        UNIT_OPEN,
+        &[-0.1, 1.0, 1.5, NAN, INF],
+        &[0.0, 0.999, BELOW_ONE],
+        |v| AdamConfig::default().betas(0.9, v).build::<f64>(),
+    );
+}
+
+#[test]
+fn adam_eps_range() {
+    // Stricter than PyTorch: eps = 0 is rejected, as a zero gradient on zero moments
+    // would compute 0 / 0. Checked for every variant (Adam, AdamW, AMSGrad).
+    for base in [
+        AdamConfig::default(),
+        AdamConfig::adamw(),
+        AdamConfig::default().amsgrad(true),
+    ] {
+        range(
+            "eps",
+            POSITIVE,
+            &[0.0, -0.0, -1e-8, NAN, INF, -INF],
+            &[f64::MIN_POSITIVE, 1e-8, 1.0],
+            |v| base.eps(v).build::<f64>(),
+        );
+    }
+}
+
+#[test]
+fn adam_eps_zero_would_give_nan() {
+    // Why eps = 0 is rejected: with a zero gradient, m = v = 0 and the update is
+    // lr * 0 / (sqrt(0) + eps), which is 0 / 0 = NaN for eps = 0.
+    assert!((0.0f64 / (0.0f64.sqrt() + 0.0)).is_nan());
+    assert_eq!(
+        invalid(
+            AdamConfig::default()
+                .betas(0.0, 0.0)
+                .eps(0.0)
+                .build::<f64>()
+        ),
+        "eps"
+    );
+    // The betas at 0 alone are fine.
+    assert!(AdamConfig::default().betas(0.0, 0.0).build::<f64>().is_ok());
+}
+
+#[test]
+fn adam_l2_weight_decay_range() {
+    range(
+        "weight_decay",
+        NON_NEGATIVE,
+        &[-0.01, NAN, INF, -INF],
+        &[0.0, 0.01, 1e3],
+        |v| {
+            AdamConfig::default()
+                .decay(WeightDecay::L2(v))
+                .build::<f64>()
+        },
+    );
+}
+
+#[test]
+fn adamw_decoupled_weight_decay_range() {
+    range(
+        "weight_decay",
+        NON_NEGATIVE,
+        &[-0.01, NAN, INF, -INF],
+        &[0.0, 0.01, 1e3],
+        |v| AdamConfig::adamw().weight_decay(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn rmsprop_learning_rate_range() {
+    range(
+        "learning rate",
+        NON_NEGATIVE,
+        &[-0.01, NAN, INF, -INF],
+        &[0.0, 0.01, f64::MAX],
+        |v| RmsPropConfig::new(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn rmsprop_alpha_range() {
+    range(
+        "alpha",
+        UNIT_LEFT_OPEN,
+        &[0.0, -0.5, ABOVE_ONE, 1.01, NAN, INF],
+        &[f64::MIN_POSITIVE, 0.99, 1.0],
+        |v| RmsPropConfig::default().alpha(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn rmsprop_eps_range() {
+    // Stricter than PyTorch, as for Adam: eps = 0 divides a zero gradient by zero.
+    range(
+        "eps",
+        POSITIVE,
+        &[0.0, -0.0, -1.0, NAN, INF, -INF],
+        &[f64::MIN_POSITIVE, 1e-8, 1.0],
+        |v| RmsPropConfig::default().eps(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn rmsprop_weight_decay_range() {
+    range(
+        "weight_decay",
+        NON_NEGATIVE,
+        &[-1.0, NAN, INF, -INF],
+        &[0.0, 0.1, 1e3],
+        |v| RmsPropConfig::default().weight_decay(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn rmsprop_momentum_range() {
+    range(
+        "momentum",
+        UNIT_OPEN,
+        &[-0.1, 1.0, 1.5, NAN, INF],
+        &[0.0, 0.9, BELOW_ONE],
+        |v| RmsPropConfig::default().momentum(v).build::<f64>(),
+    );
+}
+
+#[test]
+fn set_learning_rate_is_range_checked() {
+    /// A failed `set_learning_rate` leaves the rate (and the config) as it was.
+    fn check<O: Optimizer<f64>>(mut opt: O) {
+        let before = opt.learning_rate();
+        range(
+            "learning rate",
+            NON_NEGATIVE,
+            &[-1.0, -f64::MIN_POSITIVE, NAN, INF, -INF],
+            &[],
+            |v| {
+                let r = opt.set_learning_rate(v);
+                assert_eq!(opt.learning_rate(), before, "after lr = {v}");
+                r
+            },
+        );
+        range("learning rate", NON_NEGATIVE, &[], &[0.0, 0.5], |v| {
+            opt.set_learning_rate(v)?;
+            assert_eq!(opt.learning_rate(), v);
+            Ok(())
+        });
+    }
+    check(SgdConfig::new(0.1).momentum(0.9).build().unwrap());
+    check(AdamConfig::default().build().unwrap());
+    check(AdamConfig::adamw().amsgrad(true).build().unwrap());
+    check(RmsPropConfig::default().build().unwrap());
+
     let mut opt = RmsPropConfig::default().build::<f64>().unwrap();
-    assert_eq!(opt.learning_rate(), 1e-2);
-    assert!(matches!(
-        opt.set_learning_rate(-1.0),
-        Err(Error::InvalidParameter {
-            name: "learning rate",
-            ..
-        })
-    ));
-    assert_eq!(opt.learning_rate(), 1e-2);
+    assert!(opt.set_learning_rate(NAN).is_err());
+    assert_eq!(opt.config().lr, 1e-2);
     opt.set_learning_rate(0.5).unwrap();
-    assert_eq!(opt.learning_rate(), 0.5);
     assert_eq!(opt.config().lr, 0.5);
+}
+
+/// The name of the rejected hyper-parameter.
+fn invalid(r: Result<impl Sized, Error>) -> &'static str {
+    match r {
+        Err(Error::InvalidParameter { name, .. }) => name,
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("accepted an invalid configuration"),
+    }
+}
+
+// ---------------------------------------------------------------- diverged updates
+
+/// One case of every update loop: plain, momentum, Nesterov, weight decay, both,
+/// Adam, L2, AdamW, AMSGrad, RMSprop plain, centered, momentum, weight decay and all
+/// three, each at learning rate `lr`.
+macro_rules! for_every_kind {
+    ($lr:expr, $check:ident) => {{
+        let lr: f64 = $lr;
+        $check("sgd", SgdConfig::new(lr).build().unwrap());
+        $check(
+            "sgd momentum",
+            SgdConfig::new(lr).momentum(0.9).build().unwrap(),
+        );
+        $check(
+            "sgd nesterov",
+            SgdConfig::new(lr)
+                .momentum(0.9)
+                .nesterov(true)
+                .build()
+                .unwrap(),
+        );
+        $check(
+            "sgd wd",
+            SgdConfig::new(lr).weight_decay(0.1).build().unwrap(),
+        );
+        $check(
+            "sgd momentum wd",
+            SgdConfig::new(lr)
+                .momentum(0.9)
+                .dampening(0.5)
+                .weight_decay(0.1)
+                .build()
+                .unwrap(),
+        );
+        $check("adam", AdamConfig::new(lr).build().unwrap());
+        $check(
+            "adam l2",
+            AdamConfig::new(lr).weight_decay(0.1).build().unwrap(),
+        );
+        $check("adamw", AdamConfig::adamw().lr(lr).build().unwrap());
+        $check(
+            "amsgrad",
+            AdamConfig::new(lr).amsgrad(true).build().unwrap(),
+        );
+        $check(
+            "amsgrad w",
+            AdamConfig::adamw().lr(lr).amsgrad(true).build().unwrap(),
+        );
+        $check("rmsprop", RmsPropConfig::new(lr).build().unwrap());
+        $check(
+            "rmsprop centered",
+            RmsPropConfig::new(lr).centered(true).build().unwrap(),
+        );
+        $check(
+            "rmsprop momentum",
+            RmsPropConfig::new(lr).momentum(0.9).build().unwrap(),
+        );
+        $check(
+            "rmsprop wd",
+            RmsPropConfig::new(lr).weight_decay(0.1).build().unwrap(),
+        );
+        $check(
+            "rmsprop all",
+            RmsPropConfig::new(lr)
+                .centered(true)
+                .momentum(0.9)
+                .weight_decay(0.1)
+                .build()
+                .unwrap(),
+        );
+    }};
+}
+
+/// The first parameter of `m` holding a non-finite value.
+fn first_non_finite(m: &Vecs) -> Option<&'static str> {
+    m.names
+        .iter()
+        .zip(&m.values)
+        .find(|(_, v)| v.iter().any(|x| !x.is_finite()))
+        .map(|(&name, _)| name)
+}
+
+#[test]
+fn a_huge_learning_rate_is_detected_by_every_optimizer() {
+    // lr = 1e308 on the finite step-1 gradients: every optimizer's update overflows
+    // somewhere (SGD: 1e308 * 2 = inf in b; Adam: lr / (1 - b1) = 1e309 = inf;
+    // RMSprop: lr * g / sqrt(0.01 g^2) = 1e309), with update norms tracked or not
+    // (the two loops of every update).
+    fn check<O: Optimizer<f64> + Clone>(kind: &str, opt: O) {
+        for track in [false, true] {
+            let mut opt = opt.clone();
+            opt.track_update_norms(track);
+            let mut m = model();
+            let err = opt.step(&mut m, &step_grads(0)).unwrap_err();
+            let first = first_non_finite(&m).expect("some value overflowed");
+            assert_eq!(
+                err,
+                Error::ParametersDiverged { name: first },
+                "{kind}, track {track}"
+            );
+        }
+    }
+    for_every_kind!(1e308, check);
+}
+
+#[test]
+fn a_normal_step_is_not_divergence() {
+    // The same models at lr = 0.1 (and a zero rate): three steps, all Ok.
+    fn check<O: Optimizer<f64> + Clone>(kind: &str, opt: O) {
+        for track in [false, true] {
+            let mut opt = opt.clone();
+            opt.track_update_norms(track);
+            let mut m = model();
+            for t in 0..3 {
+                opt.step(&mut m, &step_grads(t))
+                    .unwrap_or_else(|e| panic!("{kind}, track {track}, step {t}: {e}"));
+            }
+            assert_eq!(first_non_finite(&m), None);
+        }
+    }
+    for_every_kind!(0.1, check);
+    for_every_kind!(0.0, check);
+}
+
+#[test]
+fn divergence_names_the_first_non_finite_parameter_and_is_not_undone() {
+    // Plain SGD, lr = 1e308: a = [1 - 5e307, -2 + 1e308] stays finite, b = 0.5 - 2e308
+    // overflows to -inf. The walk goes on to the end, so a is updated too.
+    let mut opt = SgdConfig::new(1e308).build::<f64>().unwrap();
+    let mut m = model();
+    let err = opt.step(&mut m, &step_grads(0)).unwrap_err();
+    assert_eq!(err, Error::ParametersDiverged { name: "b" });
+    assert_eq!(m.values[0], vec![1.0 - 5e307, -2.0 + 1e308]);
+    assert_eq!(m.values[1], vec![f64::NEG_INFINITY]);
+    assert_eq!(opt.steps(), 1);
+
+    // Swap the gradients of a[0] and b: now both overflow, and a comes first.
+    let mut m = model();
+    let g = grads(&[("a", &[2.0, -1.0]), ("b", &[0.5])]);
+    let mut opt = SgdConfig::new(1e308).build::<f64>().unwrap();
+    assert_eq!(
+        opt.step(&mut m, &g).unwrap_err(),
+        Error::ParametersDiverged { name: "a" }
+    );
+
+    // A large update that stays finite is not divergence: 1e307 * 2 < f64::MAX.
+    let mut opt = SgdConfig::new(1e307).build::<f64>().unwrap();
+    let mut m = model();
+    opt.step(&mut m, &step_grads(0)).unwrap();
+    assert_eq!(m.values[1], vec![0.5 - 2e307]);
+}
+
+#[test]
+fn divergence_in_f32_from_a_rate_finite_in_f64() {
+    // lr = 1e39 is a valid f64 but rounds to inf in f32; even a zero gradient then
+    // gives x - inf * 0 = NaN.
+    let mut layer = Dense::<f32, 2, 2>::from_parts(vec![0.5, -0.5, 1.0, 2.0], None).unwrap();
+    let mut g = layer.zero_grads();
+    g.weight_mut().copy_from_slice(&[0.3, -2.0, 0.0, 1e-3]);
+    let mut opt = SgdConfig::new(1e39).build::<f32>().unwrap();
+    assert_eq!(
+        opt.step(&mut layer, &g).unwrap_err(),
+        Error::ParametersDiverged { name: "weight" }
+    );
+    assert!(layer.weight().iter().all(|x| !x.is_finite()));
+    // A rate that stays finite in f32 keeps working.
+    let mut layer = Dense::<f32, 2, 2>::from_parts(vec![0.5, -0.5, 1.0, 2.0], None).unwrap();
+    let mut opt = SgdConfig::new(1e30).build::<f32>().unwrap();
+    opt.step(&mut layer, &g).unwrap();
 }
 
 #[test]

@@ -5,15 +5,6 @@ use gradnet_core::optim::{AdamConfig, Optimizer};
 use gradnet_core::schedule::{Constant, CosineAnnealingLr, LrSchedule, StepLr};
 use gradnet_core::Error;
 
-/// The name of the rejected hyper-parameter.
-fn invalid(r: Result<impl Sized, Error>) -> &'static str {
-    match r {
-        Err(Error::InvalidParameter { name, .. }) => name,
-        Err(e) => panic!("unexpected error {e}"),
-        Ok(_) => panic!("accepted an invalid configuration"),
-    }
-}
-
 #[test]
 fn step_lr_values() {
     // StepLR closed form: base * gamma^(epoch // step_size); base 0.1, step 3, gamma 0.5
@@ -71,12 +62,150 @@ fn schedules_apply_to_optimizers() {
     assert_eq!(boxed.lr_at(3), 0.125);
 }
 
+// ---------------------------------------------------------------- setting ranges
+//
+// One test per setting: every value outside its range gives
+// InvalidParameter { name, value, reason } with the reason naming the range, and the
+// boundary values inside it are accepted.
+
+const NAN: f64 = f64::NAN;
+const INF: f64 = f64::INFINITY;
+
+/// Every value of `rejected` must give `InvalidParameter { name, value, reason }`
+/// from `make` (with `value` the one given, bit for bit), every value of `accepted`
+/// must be taken.
+fn range<R>(
+    name: &str,
+    reason: &str,
+    rejected: &[f64],
+    accepted: &[f64],
+    make: impl Fn(f64) -> Result<R, Error>,
+) {
+    for &v in rejected {
+        match make(v) {
+            Err(Error::InvalidParameter {
+                name: n,
+                value,
+                reason: r,
+            }) => {
+                assert_eq!((n, r), (name, reason), "{name} = {v}");
+                assert_eq!(value.to_bits(), v.to_bits(), "{name} = {v}: got {value}");
+            }
+            Err(e) => panic!("{name} = {v}: unexpected error {e}"),
+            Ok(_) => panic!("{name} = {v} was accepted"),
+        }
+    }
+    for &v in accepted {
+        if let Err(e) = make(v) {
+            panic!("{name} = {v} was rejected: {e}");
+        }
+    }
+}
+
 #[test]
-fn invalid_schedules_are_typed_errors() {
-    assert_eq!(invalid(StepLr::new(0.1, 0, 0.5)), "step_size");
-    assert_eq!(invalid(StepLr::new(-0.1, 1, 0.5)), "base_lr");
-    assert_eq!(invalid(StepLr::new(0.1, 1, f64::NAN)), "gamma");
-    assert_eq!(invalid(CosineAnnealingLr::new(0.1, 0, 0.0)), "t_max");
-    assert_eq!(invalid(CosineAnnealingLr::new(0.1, 5, -1.0)), "eta_min");
-    assert_eq!(invalid(Constant::new(f64::INFINITY)), "learning rate");
+fn constant_lr_range() {
+    range(
+        "learning rate",
+        "must be finite and >= 0",
+        &[-0.1, NAN, INF, -INF],
+        &[0.0, 0.1, f64::MAX],
+        Constant::new,
+    );
+}
+
+#[test]
+fn step_lr_base_lr_range() {
+    range(
+        "base_lr",
+        "must be finite and >= 0",
+        &[-0.1, NAN, INF, -INF],
+        &[0.0, 0.1, f64::MAX],
+        |v| StepLr::new(v, 1, 0.5),
+    );
+}
+
+#[test]
+fn step_lr_step_size_range() {
+    assert_eq!(
+        StepLr::new(0.1, 0, 0.5),
+        Err(Error::InvalidParameter {
+            name: "step_size",
+            value: 0.0,
+            reason: "must be at least 1",
+        })
+    );
+    assert!(StepLr::new(0.1, 1, 0.5).is_ok());
+    assert!(StepLr::new(0.1, usize::MAX, 0.5).is_ok());
+}
+
+#[test]
+fn step_lr_gamma_range() {
+    // Finite and > 0; PyTorch accepts any gamma, including 0 and negative ones.
+    range(
+        "gamma",
+        "must be finite and > 0",
+        &[0.0, -0.0, -0.5, NAN, INF, -INF],
+        &[f64::MIN_POSITIVE, 0.1, 1.0, 2.0],
+        |v| StepLr::new(0.1, 1, v),
+    );
+}
+
+#[test]
+fn step_lr_growing_past_f64_is_an_error_on_apply() {
+    // gamma = 10 is valid, but 10^309 overflows: apply rejects the rate and leaves
+    // the optimizer's rate as it was.
+    let s = StepLr::new(1.0, 1, 10.0).unwrap();
+    let mut opt = AdamConfig::default().build::<f32>().unwrap();
+    s.apply(300, &mut opt).unwrap();
+    assert!((opt.learning_rate() - 1e300).abs() <= 1e286);
+    assert!(matches!(
+        s.apply(309, &mut opt),
+        Err(Error::InvalidParameter {
+            name: "learning rate",
+            ..
+        })
+    ));
+    assert!((opt.learning_rate() - 1e300).abs() <= 1e286);
+}
+
+#[test]
+fn cosine_base_lr_range() {
+    range(
+        "base_lr",
+        "must be finite and >= 0",
+        &[-0.1, NAN, INF, -INF],
+        &[0.0, 0.1, f64::MAX],
+        |v| CosineAnnealingLr::new(v, 10, 0.0),
+    );
+}
+
+#[test]
+fn cosine_t_max_range() {
+    assert_eq!(
+        CosineAnnealingLr::new(0.1, 0, 0.0),
+        Err(Error::InvalidParameter {
+            name: "t_max",
+            value: 0.0,
+            reason: "must be at least 1",
+        })
+    );
+    // T_max = 1: base at even epochs, eta_min at odd ones.
+    let s = CosineAnnealingLr::new(0.1, 1, 0.01).unwrap();
+    assert!((s.lr_at(0) - 0.1).abs() < 1e-15 && (s.lr_at(1) - 0.01).abs() < 1e-15);
+}
+
+#[test]
+fn cosine_eta_min_range() {
+    // In [0, base_lr] (base_lr = 0.1 here).
+    let above_base = f64::from_bits(0.1f64.to_bits() + 1);
+    range(
+        "eta_min",
+        "must be finite, >= 0 and <= base_lr",
+        &[-1.0, -f64::MIN_POSITIVE, above_base, 0.2, NAN, INF, -INF],
+        &[0.0, 0.05, 0.1],
+        |v| CosineAnnealingLr::new(0.1, 10, v),
+    );
+    // eta_min = base_lr is a constant rate.
+    let s = CosineAnnealingLr::new(0.1, 10, 0.1).unwrap();
+    assert!((0..30).all(|e| s.lr_at(e) == 0.1));
 }

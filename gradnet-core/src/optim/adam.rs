@@ -1,7 +1,7 @@
 //! Adam and AdamW, `torch.optim.Adam` and `torch.optim.AdamW`.
 //! The update rule is in the documentation of [`Adam`].
 
-use super::{non_negative, unit_open, update_each, Core, Optimizer};
+use super::{non_negative, positive, unit_open, update_each, Core, Optimizer};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -9,9 +9,11 @@ use crate::real::Real;
 /// How weight decay enters an Adam step.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum WeightDecay {
-    /// `g = grad + wd * p`, the L2 penalty of `torch.optim.Adam`.
+    /// `g = grad + wd * p`, the L2 penalty of `torch.optim.Adam`; `wd` finite and
+    /// `>= 0`.
     L2(f64),
-    /// `p = p * (1 - lr * wd)` before the update, `torch.optim.AdamW`.
+    /// `p = p * (1 - lr * wd)` before the update, `torch.optim.AdamW`; `wd` finite
+    /// and `>= 0`.
     Decoupled(f64),
 }
 
@@ -43,13 +45,17 @@ impl WeightDecay {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct AdamConfig {
-    /// Learning rate (default `1e-3`).
+    /// Learning rate (default `1e-3`), finite and `>= 0`.
     pub lr: f64,
-    /// Decay rates of the first and second moments (default `(0.9, 0.999)`).
+    /// Decay rates of the first and second moments (default `(0.9, 0.999)`), each
+    /// in `[0, 1)`.
     pub betas: (f64, f64),
-    /// Added to the denominator (default `1e-8`).
+    /// Added to the denominator (default `1e-8`), finite and `> 0`: stricter than
+    /// PyTorch, which accepts 0, because with `eps = 0` a value whose gradients have
+    /// all been zero computes `0 / 0` and becomes NaN.
     pub eps: f64,
-    /// Weight decay: `L2(0)` for Adam, `Decoupled(1e-2)` for AdamW.
+    /// Weight decay: `L2(0)` for Adam, `Decoupled(1e-2)` for AdamW; the factor is
+    /// finite and `>= 0`.
     pub weight_decay: WeightDecay,
     /// The AMSGrad variant (default off).
     pub amsgrad: bool,
@@ -125,13 +131,15 @@ impl AdamConfig {
     /// Checks the hyper-parameters.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidParameter`] if `lr`, `eps` or the weight decay is
-    /// negative or not finite, or a beta lies outside `[0, 1)`.
+    /// [`crate::Error::InvalidParameter`] if `lr` or the weight decay factor (of
+    /// either kind) is negative or not finite, `eps` is not both finite and `> 0` (0
+    /// is rejected, see [`eps`](Self::eps)), or a beta lies outside `[0, 1)`. NaN
+    /// lies outside every range.
     pub fn validate(&self) -> Result<()> {
         non_negative("learning rate", self.lr)?;
         unit_open("beta1", self.betas.0)?;
         unit_open("beta2", self.betas.1)?;
-        non_negative("eps", self.eps)?;
+        positive("eps", self.eps)?;
         non_negative("weight_decay", self.weight_decay.amount())
     }
 
@@ -166,7 +174,9 @@ impl AdamConfig {
 ///
 /// Defaults as in PyTorch: `lr = 1e-3`, `betas = (0.9, 0.999)`, `eps = 1e-8`, no
 /// amsgrad; weight decay `L2(0)` for Adam ([`AdamConfig::default`]) and
-/// `Decoupled(1e-2)` for AdamW ([`AdamConfig::adamw`]).
+/// `Decoupled(1e-2)` for AdamW ([`AdamConfig::adamw`]). The ranges of the settings
+/// are in [`AdamConfig`]'s field docs; an update that overflows is reported as
+/// [`crate::Error::ParametersDiverged`] (see [`Optimizer::step`]).
 #[derive(Clone, Debug)]
 pub struct Adam<T> {
     cfg: AdamConfig,
@@ -237,16 +247,11 @@ impl<T: Real> Optimizer<T> for Adam<T> {
         let decay_l2 = l2 != 0.0;
         let l2 = T::of(l2);
 
-        let Core {
-            offsets,
-            track,
-            norms,
-            ..
-        } = &mut self.core;
-        let track = *track;
+        let (offsets, mut tally) = self.core.tally();
+        let track = tally.track;
         let (ms, vs, v_maxs) = (&mut self.m, &mut self.v, &mut self.v_max);
-        let mut i = 0;
         model.visit_params_mut(grads, &mut |p| {
+            let i = tally.index;
             let r = offsets[i]..offsets[i + 1];
             let (m, v) = (&mut ms[r.clone()], &mut vs[r.clone()]);
             let v_max = if amsgrad { &mut v_maxs[r] } else { &mut [][..] };
@@ -257,7 +262,7 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             let decayed = |old: T| shrink.map_or(old, |s| old * s);
             // Separate loops with and without AMSGrad, so neither carries the other's
             // branch.
-            let sum_sq = if amsgrad {
+            let up = if amsgrad {
                 let v_max = &mut v_max[..n];
                 update_each(track, p.value, |j, old| {
                     let g = if decay_l2 {
@@ -287,10 +292,9 @@ impl<T: Real> Optimizer<T> for Adam<T> {
                     decayed(old) - step_size * (m[j] / denom)
                 })
             };
-            Core::record(track, norms, i, sum_sq);
-            i += 1;
+            tally.see(p.name, up);
         });
-        Ok(())
+        tally.finish()
     }
 
     fn learning_rate(&self) -> f64 {

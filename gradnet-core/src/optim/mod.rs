@@ -18,18 +18,30 @@
 //! gradients against that record before touching anything (two cheap read-only
 //! walks, no hashing of names) and allocate nothing.
 //!
+//! Every update loop also ORs together, as it writes them, whether the new values are
+//! finite (branch-free, so the loops still vectorize): an update that overflows (a
+//! learning rate far too large for the gradients) ends the step with
+//! [`Error::ParametersDiverged`] instead of silently leaving infinities and NaNs in
+//! the model.
+//!
+//! Every hyper-parameter is range-checked when a configuration is built and when
+//! [`Optimizer::set_learning_rate`] changes the rate; NaN is rejected everywhere. The
+//! ranges are PyTorch's, made strict where PyTorch's would give a broken optimizer:
+//! momentum lies in `[0, 1)` like Adam's betas, and `eps` must be `> 0` (a zero `eps`
+//! turns a zero gradient with zero second moment into `0 / 0 = NaN`).
+//!
 //! ```
 //! use gradnet_core::{Dense, Parameters};
 //! use gradnet_core::optim::{Optimizer, SgdConfig};
 //! let mut layer = Dense::<f64, 2, 1>::from_parts(vec![1.0, -1.0], Some(vec![0.5]))?;
 //! let mut grads = layer.zero_grads();
-//! grads.weight.copy_from_slice(&[0.5, 0.25]);
-//! grads.bias = Some(vec![1.0]);
+//! grads.weight_mut().copy_from_slice(&[0.5, 0.25]);
+//! grads.bias_mut().unwrap()[0] = 1.0;
 //! let mut opt = SgdConfig::new(0.1).momentum(0.9).build()?;
 //! opt.track_update_norms(true);
 //! opt.step(&mut layer, &grads)?;
 //! // first momentum step: buf = g, p = p - lr * buf
-//! assert_eq!(layer.weight, vec![1.0 - 0.1 * 0.5, -1.0 - 0.1 * 0.25]);
+//! assert_eq!(layer.weight(), [1.0 - 0.1 * 0.5, -1.0 - 0.1 * 0.25]);
 //! assert_eq!(opt.update_norms()[1].0, "bias");
 //! # Ok::<(), gradnet_core::Error>(())
 //! ```
@@ -50,10 +62,21 @@ use crate::real::Real;
 pub trait Optimizer<T: Real> {
     /// One update of every parameter from its gradient.
     ///
+    /// The gradients are expected to be finite (the training step checks them); every
+    /// new parameter value is checked, without a branch per value, as it is written.
+    ///
     /// # Errors
-    /// [`Error::ParameterCountMismatch`] or [`Error::ParameterLengthMismatch`] if the
-    /// model or its gradients do not have the parameters the first step saw (or a
-    /// gradient's length differs from its parameter's). Nothing is updated then.
+    /// - [`Error::ParameterCountMismatch`] or [`Error::ParameterLengthMismatch`] if the
+    ///   model or its gradients do not have the parameters the first step saw (or a
+    ///   gradient's length differs from its parameter's). These are found before
+    ///   anything is touched: parameters, optimizer state and step count are
+    ///   unchanged.
+    /// - [`Error::ParametersDiverged`], naming the first parameter (in visit order)
+    ///   that holds a NaN or infinity after the update: the update overflowed (a
+    ///   learning rate far too large). The update is **not** undone: every parameter
+    ///   and the optimizer's state are left as the step wrote them, non-finite values
+    ///   included, and the step is counted. The model is no longer usable; restore it
+    ///   (and the optimizer) from a copy taken before the step.
     fn step<M: Parameters<T> + ?Sized>(&mut self, model: &mut M, grads: &M::Grads) -> Result<()>;
 
     /// The current learning rate.
@@ -62,8 +85,8 @@ pub trait Optimizer<T: Real> {
     /// Sets the learning rate for the following steps (what a schedule does).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `lr` is negative or not finite; the rate is
-    /// left unchanged then.
+    /// [`Error::InvalidParameter`] if `lr` is negative or not finite (NaN included;
+    /// 0 is accepted, as a schedule may reach it); the rate is left unchanged then.
     fn set_learning_rate(&mut self, lr: f64) -> Result<()>;
 
     /// Per-parameter L2 norms of the last step's update, `||after - before||`, as
@@ -74,43 +97,75 @@ pub trait Optimizer<T: Real> {
     fn track_update_norms(&mut self, on: bool);
 }
 
-/// `Ok` if `value` is finite and `>= 0`.
-pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
-    if value.is_finite() && value >= 0.0 {
+/// `Ok` if `ok`, else [`Error::InvalidParameter`] for `name = value`, with `reason`
+/// saying what a valid value is. Callers write `ok` so that NaN fails it: as
+/// comparisons (`v >= 0.0`, never `!(v < 0.0)`) or `Range::contains`, both false
+/// for NaN.
+pub(crate) fn in_range(
+    name: &'static str,
+    value: f64,
+    ok: bool,
+    reason: &'static str,
+) -> Result<()> {
+    if ok {
         Ok(())
     } else {
         Err(Error::InvalidParameter {
             name,
             value,
-            reason: "must be finite and >= 0",
+            reason,
         })
     }
+}
+
+/// `Ok` if `value` is finite and `>= 0`.
+pub(crate) fn non_negative(name: &'static str, value: f64) -> Result<()> {
+    in_range(
+        name,
+        value,
+        value.is_finite() && value >= 0.0,
+        "must be finite and >= 0",
+    )
+}
+
+/// `Ok` if `value` is finite and `> 0`.
+pub(crate) fn positive(name: &'static str, value: f64) -> Result<()> {
+    in_range(
+        name,
+        value,
+        value.is_finite() && value > 0.0,
+        "must be finite and > 0",
+    )
 }
 
 /// `Ok` if `value` lies in `[0, 1)`.
 fn unit_open(name: &'static str, value: f64) -> Result<()> {
-    if (0.0..1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter {
-            name,
-            value,
-            reason: "must lie in [0, 1)",
-        })
-    }
+    in_range(
+        name,
+        value,
+        (0.0..1.0).contains(&value),
+        "must lie in [0, 1)",
+    )
 }
 
 /// `Ok` if `value` lies in `[0, 1]`.
 fn unit_closed(name: &'static str, value: f64) -> Result<()> {
-    if (0.0..=1.0).contains(&value) {
-        Ok(())
-    } else {
-        Err(Error::InvalidParameter {
-            name,
-            value,
-            reason: "must lie in [0, 1]",
-        })
-    }
+    in_range(
+        name,
+        value,
+        (0.0..=1.0).contains(&value),
+        "must lie in [0, 1]",
+    )
+}
+
+/// `Ok` if `value` lies in `(0, 1]`.
+fn unit_left_open(name: &'static str, value: f64) -> Result<()> {
+    in_range(
+        name,
+        value,
+        value > 0.0 && value <= 1.0,
+        "must lie in (0, 1]",
+    )
 }
 
 /// What every optimizer keeps besides its own buffers: where each parameter's state
@@ -231,11 +286,50 @@ impl<T: Real> Core<T> {
         walk.err.map_or(Ok(()), Err)
     }
 
-    /// Stores `sum_sq` (the squared norm of parameter `i`'s update) if tracking.
+    /// The recorded layout and a fresh [`Tally`] for one step's update loops.
+    fn tally(&mut self) -> (&[usize], Tally<'_, T>) {
+        let tally = Tally {
+            track: self.track,
+            norms: &mut self.norms,
+            index: 0,
+            diverged: None,
+        };
+        (&self.offsets, tally)
+    }
+}
+
+/// What a step's update loops report, collected parameter by parameter in visit
+/// order: the update norms (if tracked) and the first parameter made non-finite.
+struct Tally<'a, T> {
+    /// Whether update norms are tracked.
+    track: bool,
+    /// Where the norms go, one entry per parameter when tracking.
+    norms: &'a mut [(&'static str, T)],
+    /// Index of the next parameter, in visit order.
+    index: usize,
+    /// The first parameter whose new values were not all finite.
+    diverged: Option<&'static str>,
+}
+
+impl<T: Real> Tally<'_, T> {
+    /// Records parameter `name`'s update (one branch per parameter, none per value)
+    /// and moves on to the next parameter.
     #[inline]
-    fn record(track: bool, norms: &mut [(&'static str, T)], i: usize, sum_sq: T) {
-        if track {
-            norms[i].1 = sum_sq.sqrt();
+    fn see(&mut self, name: &'static str, up: Updated<T>) {
+        if self.track {
+            self.norms[self.index].1 = up.sum_sq.sqrt();
+        }
+        if !up.finite && self.diverged.is_none() {
+            self.diverged = Some(name);
+        }
+        self.index += 1;
+    }
+
+    /// `Err(ParametersDiverged)` naming the first non-finite parameter, if any.
+    fn finish(self) -> Result<()> {
+        match self.diverged {
+            Some(name) => Err(Error::ParametersDiverged { name }),
+            None => Ok(()),
         }
     }
 }
@@ -269,28 +363,46 @@ impl Walk<'_> {
     }
 }
 
-/// Replaces every `x[i]` by `new(i, x[i])` and returns the squared norm of the change
-/// when `track` is on (zero otherwise).
+/// What [`update_each`] reports about one parameter's update.
+#[derive(Clone, Copy, Debug)]
+struct Updated<T> {
+    /// Squared L2 norm of the change; zero unless tracking.
+    sum_sq: T,
+    /// Whether every new value is finite.
+    finite: bool,
+}
+
+/// Replaces every `x[i]` by `new(i, x[i])`; reports whether every new value is
+/// finite, and the squared norm of the change when `track` is on (zero otherwise).
 ///
 /// The two cases are separate loops: a running sum is a chain of dependent additions
-/// that keeps the loop from vectorizing, so it is only paid for when asked for.
+/// that keeps the loop from vectorizing, so it is only paid for when asked for. The
+/// finiteness flag is an OR of comparisons, which is associative, so it vectorizes
+/// (a mask OR per vector of values) and adds no branch per value.
 #[inline(always)]
-pub(crate) fn update_each<T: Real>(
+fn update_each<T: Real>(
     track: bool,
     x: &mut [T],
     mut new: impl FnMut(usize, T) -> T,
-) -> T {
+) -> Updated<T> {
     let mut sum_sq = T::zero();
+    let mut bad = false;
     if track {
         for (i, x) in x.iter_mut().enumerate() {
             let n = new(i, *x);
+            bad |= !n.is_finite();
             sum_sq += (n - *x) * (n - *x);
             *x = n;
         }
     } else {
         for (i, x) in x.iter_mut().enumerate() {
-            *x = new(i, *x);
+            let n = new(i, *x);
+            bad |= !n.is_finite();
+            *x = n;
         }
     }
-    sum_sq
+    Updated {
+        sum_sq,
+        finite: !bad,
+    }
 }

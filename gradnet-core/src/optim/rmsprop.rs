@@ -1,7 +1,7 @@
 //! RMSprop, `torch.optim.RMSprop`.
 //! The update rule is in the documentation of [`RmsProp`].
 
-use super::{non_negative, unit_closed, update_each, Core, Optimizer};
+use super::{non_negative, positive, unit_left_open, unit_open, update_each, Core, Optimizer};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -17,15 +17,18 @@ use crate::real::Real;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct RmsPropConfig {
-    /// Learning rate (default `1e-2`).
+    /// Learning rate (default `1e-2`), finite and `>= 0`.
     pub lr: f64,
-    /// Smoothing constant of the squared-gradient average (default `0.99`).
+    /// Smoothing constant of the squared-gradient average (default `0.99`), in
+    /// `(0, 1]`.
     pub alpha: f64,
-    /// Added to the denominator (default `1e-8`).
+    /// Added to the denominator (default `1e-8`), finite and `> 0`: stricter than
+    /// PyTorch, which accepts 0, because with `eps = 0` a zero gradient on a zero
+    /// average computes `0 / 0` and the value becomes NaN.
     pub eps: f64,
-    /// L2 penalty added to the gradient (default 0).
+    /// L2 penalty added to the gradient (default 0), finite and `>= 0`.
     pub weight_decay: f64,
-    /// Momentum factor (default 0).
+    /// Momentum factor (default 0), in `[0, 1)`.
     pub momentum: f64,
     /// Normalize by an estimate of the gradient's variance instead of its second
     /// moment (default off).
@@ -94,14 +97,16 @@ impl RmsPropConfig {
     /// Checks the hyper-parameters.
     ///
     /// # Errors
-    /// [`crate::Error::InvalidParameter`] if `lr`, `eps`, `weight_decay` or
-    /// `momentum` is negative or not finite, or `alpha` lies outside `[0, 1]`.
+    /// [`crate::Error::InvalidParameter`] if `lr` or `weight_decay` is negative or
+    /// not finite, `eps` is not both finite and `> 0` (0 is rejected, see
+    /// [`eps`](Self::eps)), `alpha` lies outside `(0, 1]`, or `momentum` outside
+    /// `[0, 1)`. NaN lies outside every range.
     pub fn validate(&self) -> Result<()> {
         non_negative("learning rate", self.lr)?;
-        unit_closed("alpha", self.alpha)?;
-        non_negative("eps", self.eps)?;
+        unit_left_open("alpha", self.alpha)?;
+        positive("eps", self.eps)?;
         non_negative("weight_decay", self.weight_decay)?;
-        non_negative("momentum", self.momentum)
+        unit_open("momentum", self.momentum)
     }
 
     /// The optimizer, after [`validate`](Self::validate).
@@ -134,7 +139,9 @@ impl RmsPropConfig {
 ///
 /// `eps` is added after the square root (TensorFlow adds it inside). Defaults as in
 /// PyTorch: `lr = 1e-2`, `alpha = 0.99`, `eps = 1e-8`, no weight decay, no momentum,
-/// not centered.
+/// not centered. The ranges of the settings are in [`RmsPropConfig`]'s field docs;
+/// an update that overflows is reported as [`crate::Error::ParametersDiverged`] (see
+/// [`Optimizer::step`]).
 #[derive(Clone, Debug)]
 pub struct RmsProp<T> {
     cfg: RmsPropConfig,
@@ -200,16 +207,11 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
         let wd = T::of(self.cfg.weight_decay);
         let mu = T::of(self.cfg.momentum);
 
-        let Core {
-            offsets,
-            track,
-            norms,
-            ..
-        } = &mut self.core;
-        let track = *track;
+        let (offsets, mut tally) = self.core.tally();
+        let track = tally.track;
         let (sq_avgs, g_avgs, bufs) = (&mut self.square_avg, &mut self.grad_avg, &mut self.buf);
-        let mut i = 0;
         model.visit_params_mut(grads, &mut |p| {
+            let i = tally.index;
             let r = offsets[i]..offsets[i + 1];
             let sq_avg = &mut sq_avgs[r.clone()];
             let g_avg = if centered {
@@ -224,7 +226,7 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
             };
             let grad = p.grad;
             assert_eq!(grad.len(), p.value.len(), "a gradient per value");
-            let sum_sq = update_each(track, p.value, |j, old| {
+            let up = update_each(track, p.value, |j, old| {
                 let g = grad[j];
                 let g = if decay { g + wd * old } else { g };
                 sq_avg[j] = alpha * sq_avg[j] + one_alpha * g * g;
@@ -242,10 +244,9 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
                     old - lr * (g / denom)
                 }
             });
-            Core::record(track, norms, i, sum_sq);
-            i += 1;
+            tally.see(p.name, up);
         });
-        Ok(())
+        tally.finish()
     }
 
     fn learning_rate(&self) -> f64 {

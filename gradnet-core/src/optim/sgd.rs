@@ -1,7 +1,7 @@
 //! Stochastic gradient descent with momentum, `torch.optim.SGD`.
 //! The update rule is in the documentation of [`Sgd`].
 
-use super::{non_negative, unit_closed, update_each, Core, Optimizer};
+use super::{non_negative, unit_closed, unit_open, update_each, Core, Optimizer};
 use crate::error::{Error, Result};
 use crate::params::Parameters;
 use crate::real::Real;
@@ -17,15 +17,16 @@ use crate::real::Real;
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct SgdConfig {
-    /// Learning rate (default `1e-3`).
+    /// Learning rate (default `1e-3`), finite and `>= 0`.
     pub lr: f64,
-    /// Momentum factor (default 0: plain SGD).
+    /// Momentum factor (default 0: plain SGD), in `[0, 1)`.
     pub momentum: f64,
-    /// Dampening of the momentum (default 0); not applied on the first step.
+    /// Dampening of the momentum (default 0), in `[0, 1]`; not applied on the first
+    /// step.
     pub dampening: f64,
     /// Nesterov momentum (default off).
     pub nesterov: bool,
-    /// L2 penalty added to the gradient (default 0).
+    /// L2 penalty added to the gradient (default 0), finite and `>= 0`.
     pub weight_decay: f64,
 }
 
@@ -83,12 +84,15 @@ impl SgdConfig {
     /// Checks the hyper-parameters.
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if `lr`, `momentum` or `weight_decay` is negative
-    /// or not finite, `dampening` lies outside `[0, 1]`, or `nesterov` is on without
-    /// a positive momentum and zero dampening.
+    /// [`Error::InvalidParameter`] if `lr` or `weight_decay` is negative or not
+    /// finite, `momentum` lies outside `[0, 1)` (PyTorch accepts any momentum `>= 0`,
+    /// but from 1 on old gradients never fade from the momentum buffer, and above 1
+    /// they grow geometrically), `dampening` lies outside `[0, 1]`, or `nesterov` is
+    /// on without a positive momentum and zero dampening. NaN lies outside every
+    /// range.
     pub fn validate(&self) -> Result<()> {
         non_negative("learning rate", self.lr)?;
-        non_negative("momentum", self.momentum)?;
+        unit_open("momentum", self.momentum)?;
         unit_closed("dampening", self.dampening)?;
         non_negative("weight_decay", self.weight_decay)?;
         if self.nesterov && self.momentum == 0.0 {
@@ -132,7 +136,9 @@ impl SgdConfig {
 /// ```
 ///
 /// Defaults as in PyTorch: `lr = 1e-3`, everything else 0 / off. Nesterov momentum
-/// needs `momentum > 0` and `dampening = 0`.
+/// needs `momentum > 0` and `dampening = 0`. The ranges of the settings are in
+/// [`SgdConfig`]'s field docs; an update that overflows is reported as
+/// [`Error::ParametersDiverged`] (see [`Optimizer::step`]).
 #[derive(Clone, Debug)]
 pub struct Sgd<T> {
     cfg: SgdConfig,
@@ -183,19 +189,14 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
         let decay = self.cfg.weight_decay != 0.0;
         let mu = T::of(self.cfg.momentum);
         let keep = T::of(1.0 - self.cfg.dampening);
-        let Core {
-            offsets,
-            track,
-            norms,
-            ..
-        } = &mut self.core;
-        let track = *track;
+        let (offsets, mut tally) = self.core.tally();
+        let track = tally.track;
         let buf = &mut self.buf;
-        let mut i = 0;
         model.visit_params_mut(grads, &mut |p| {
+            let i = tally.index;
             let g = p.grad;
             assert_eq!(g.len(), p.value.len(), "a gradient per value");
-            let sum_sq = if use_momentum {
+            let up = if use_momentum {
                 let b = &mut buf[offsets[i]..offsets[i + 1]];
                 assert_eq!(b.len(), g.len(), "a momentum buffer per value");
                 update_each(track, p.value, |j, x| {
@@ -209,10 +210,9 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
             } else {
                 update_each(track, p.value, |j, x| x - lr * g[j])
             };
-            Core::record(track, norms, i, sum_sq);
-            i += 1;
+            tally.see(p.name, up);
         });
-        Ok(())
+        tally.finish()
     }
 
     fn learning_rate(&self) -> f64 {
