@@ -14,16 +14,26 @@ use num_traits::{Float, FromPrimitive, NumAssign};
 /// fn half<T: Real>(x: T) -> T { x * T::of(0.5) }
 /// assert_eq!(half(3.0f32), 1.5);
 /// assert!((1.0f64.erf() - 0.842_700_792_949_714_9).abs() < 1e-15);
+/// // erfc(10) = 2.088e-45: 1 - erf(10) would be 0.
+/// assert!((10.0f64.erfc() / 2.088_487_583_762_544_8e-45 - 1.0).abs() < 1e-14);
 /// ```
 pub trait Real:
     Float + FromPrimitive + NumAssign + Default + Debug + Display + Sum + Send + Sync + 'static
 {
+    /// Whether this is `f32` (so a setting given as an `f64` is rounded to `f32`).
+    /// A const, so that generated code can check in a const assertion that a setting
+    /// stays valid in the network's scalar type.
+    const IS_F32: bool;
+
     /// The literal `x` in this type (rounded to nearest for `f32`).
     fn of(x: f64) -> Self;
     /// This value widened (or kept) as `f64`.
     fn as_f64(self) -> f64;
     /// The error function, erf(x) = 2/sqrt(pi) * int_0^x exp(-t^2) dt, from `libm`.
     fn erf(self) -> Self;
+    /// The complementary error function, erfc(x) = 1 - erf(x), from `libm`: accurate to
+    /// relative precision also in the tail, where `1 - erf(x)` would cancel.
+    fn erfc(self) -> Self;
 
     /// Raw strided matrix product `C = alpha A B + beta C` (A: m x k, B: k x n).
     ///
@@ -52,6 +62,8 @@ pub trait Real:
 }
 
 impl Real for f32 {
+    const IS_F32: bool = true;
+
     #[inline(always)]
     fn of(x: f64) -> Self {
         x as f32
@@ -63,6 +75,10 @@ impl Real for f32 {
     #[inline]
     fn erf(self) -> Self {
         libm::erff(self)
+    }
+    #[inline]
+    fn erfc(self) -> Self {
+        libm::erfcf(self)
     }
     unsafe fn gemm_raw(
         m: usize,
@@ -88,6 +104,8 @@ impl Real for f32 {
 }
 
 impl Real for f64 {
+    const IS_F32: bool = false;
+
     #[inline(always)]
     fn of(x: f64) -> Self {
         x
@@ -99,6 +117,10 @@ impl Real for f64 {
     #[inline]
     fn erf(self) -> Self {
         libm::erf(self)
+    }
+    #[inline]
+    fn erfc(self) -> Self {
+        libm::erfc(self)
     }
     unsafe fn gemm_raw(
         m: usize,
