@@ -57,7 +57,7 @@ fn dense(c: &mut Criterion) {
     });
 
     // The ceiling: Y = X W^T, dW = dY^T X, dX = dY W with nothing else.
-    let w = layer.weight.clone();
+    let w = layer.weight().to_owned();
     let mut yb = vec![0.0f32; ROWS * OUT];
     let mut gw = vec![0.0f32; OUT * IN];
     let mut gx = vec![0.0f32; ROWS * IN];
@@ -96,7 +96,7 @@ fn forward_by_rows(c: &mut Criterion) {
     let mut group = c.benchmark_group("forward_by_rows_784x256");
     let mut rng = seeded(1);
     let layer = Dense::<f32, IN, OUT>::new(&Init::he_normal(), true, &mut rng);
-    let w = layer.weight.clone();
+    let w = layer.weight().to_owned();
     for rows in [1usize, 2, 4, 8, 16] {
         group.throughput(Throughput::Elements(2 * (rows * IN * OUT) as u64));
         let x = {

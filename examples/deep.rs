@@ -135,7 +135,7 @@ macro_rules! run {
             Some((step, e)) => println!("training stopped at step {step}: {e}"),
             None => {
                 let mut logits = Batch::new();
-                net.forward_into(&split.x_test, &mut ws, &mut logits);
+                net.forward_into(&split.x_test, &mut ws, &mut logits)?;
                 let acc = accuracy(&logits, &split.y_test)?;
                 let last = monitor.report();
                 println!(

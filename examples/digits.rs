@@ -95,7 +95,7 @@ fn run(train: &Digits, eval: &Digits, seed: u64) -> Result<Run, Box<dyn std::err
     let time = start.elapsed();
 
     let mut logits = Batch::new();
-    net.forward_into(&x_eval, &mut ws, &mut logits);
+    net.forward_into(&x_eval, &mut ws, &mut logits)?;
     let acc = accuracy(&logits, &eval.labels)?;
     Ok(Run {
         accuracy: acc,

@@ -29,7 +29,7 @@ fn main() -> Result<(), Error> {
         }
     }
 
-    let out = net.forward(&x);
+    let out = net.forward(&x)?;
     for (input, output) in x.iter_rows().zip(out.iter_rows()) {
         println!("{input:?} -> {:.3}", output[0]);
     }

@@ -224,11 +224,11 @@ fn small_mlp_inference_and_input_grad() -> Check {
     let y = data::<1>(32, 7);
     let mut net = Small::<f32>::new(&mut seeded(1));
     let (mut ws, mut out) = (SmallWorkspace::new(), Batch::new());
-    net.forward_into(&big_x, &mut ws, &mut out);
+    net.forward_into(&big_x, &mut ws, &mut out).unwrap();
     let (n, _) = counted(|| {
         for _ in 0..10 {
-            net.forward_into(&big_x, &mut ws, &mut out);
-            net.forward_into(&small_x, &mut ws, &mut out);
+            net.forward_into(&big_x, &mut ws, &mut out).unwrap();
+            net.forward_into(&small_x, &mut ws, &mut out).unwrap();
         }
     });
     expect("forward_into at batch 32 and 1", n, 0)?;
@@ -278,10 +278,10 @@ fn norms_dropout_residual() -> Check {
     });
     expect("20 steps at batch 7 after batch 32", n, 0)?;
     let (mut ews, mut out) = (NormsWorkspace::new(), Batch::new());
-    net.forward_into(&big_x, &mut ews, &mut out);
+    net.forward_into(&big_x, &mut ews, &mut out).unwrap();
     let (n, _) = counted(|| {
-        net.forward_into(&big_x, &mut ews, &mut out);
-        net.forward_into(&small_x, &mut ews, &mut out);
+        net.forward_into(&big_x, &mut ews, &mut out).unwrap();
+        net.forward_into(&small_x, &mut ews, &mut out).unwrap();
     });
     expect("forward_into", n, 0)
 }
@@ -338,9 +338,9 @@ fn large_mlp_allocates_only_in_gemm() -> Check {
         )?;
     }
     let (mut ews, mut out) = (LargeWorkspace::new(), Batch::new());
-    net.forward_into(&xs[0], &mut ews, &mut out);
+    net.forward_into(&xs[0], &mut ews, &mut out).unwrap();
     for x in &xs {
-        let (n, _) = counted(|| net.forward_into(x, &mut ews, &mut out));
+        let (n, _) = counted(|| net.forward_into(x, &mut ews, &mut out).unwrap());
         expect(
             &format!("forward_into at batch {}", x.rows()),
             n,
@@ -348,7 +348,7 @@ fn large_mlp_allocates_only_in_gemm() -> Check {
         )?;
     }
     let one = data::<784>(1, 13);
-    let (n, _) = counted(|| net.forward_into(&one, &mut ews, &mut out));
+    let (n, _) = counted(|| net.forward_into(&one, &mut ews, &mut out).unwrap());
     // Batch 1: every layer takes the direct path, whatever its size.
     expect("forward_into at batch 1", n, 0)
 }

@@ -419,5 +419,5 @@ fn repeat_gradients_and_names() {
         ]
     );
     // The copies are initialized independently.
-    assert_ne!(net.l0.weight[..], net.l6.weight[..12]);
+    assert_ne!(net.l0.weight()[..], net.l6.weight()[..12]);
 }

@@ -165,26 +165,26 @@ fn forward_runs_in_evaluation_mode() {
     for _ in 0..3 {
         net.loss_and_grad(&x, &t, &mut ws, &mut g).unwrap();
     }
-    assert_eq!(net.l1.num_batches_tracked, 3.0);
-    let y = net.forward(&x);
+    assert_eq!(net.l1.num_batches_tracked(), 3.0);
+    let y = net.forward(&x).unwrap();
     for r in 0..x.rows() {
-        let mut expected = net.l3.bias.as_ref().unwrap()[0];
+        let mut expected = net.l3.bias().unwrap()[0];
         for j in 0..3 {
             let z: f64 = (0..2)
-                .map(|i| net.l0.weight[j * 2 + i] * x.row(r)[i])
+                .map(|i| net.l0.weight()[j * 2 + i] * x.row(r)[i])
                 .sum::<f64>()
-                + net.l0.bias.as_ref().unwrap()[j];
+                + net.l0.bias().unwrap()[j];
             let bn = &net.l1;
-            let h = (z - bn.running_mean[j]) / (bn.running_var[j] + 1e-5).sqrt()
-                * bn.weight.as_ref().unwrap()[j]
-                + bn.bias.as_ref().unwrap()[j];
-            expected += net.l3.weight[j] * h;
+            let h = (z - bn.running_mean()[j]) / (bn.running_var()[j] + 1e-5).sqrt()
+                * bn.weight().unwrap()[j]
+                + bn.bias().unwrap()[j];
+            expected += net.l3.weight()[j] * h;
         }
         assert!((y.row(r)[0] - expected).abs() < 1e-12);
     }
     // Evaluation changes nothing and repeats exactly.
-    assert_eq!(net.forward(&x), y);
-    assert_eq!(net.l1.num_batches_tracked, 3.0);
+    assert_eq!(net.forward(&x).unwrap(), y);
+    assert_eq!(net.l1.num_batches_tracked(), 3.0);
 }
 
 /// Training mode draws dropout masks from the workspace's seeded RNG: the same seed
@@ -258,7 +258,7 @@ fn anomaly(net: &mut Chain<f32>, detect: bool) -> Result<f32, Error> {
 #[test]
 fn detection_names_the_layer_of_a_forward_nan() {
     let mut net = Chain::<f32>::new(&mut seeded(0));
-    net.l1.weight[4] = f32::NAN;
+    net.l1.weight_mut()[4] = f32::NAN;
     match anomaly(&mut net, true) {
         Err(Error::NonFiniteValue {
             layer: "1",
@@ -283,9 +283,9 @@ fn detection_names_the_layer_of_a_forward_nan() {
 #[test]
 fn detection_names_the_layer_of_a_backward_infinity() {
     let mut net = Chain::<f32>::new(&mut seeded(0));
-    net.l0.weight.iter_mut().for_each(|w| *w = 1e4);
-    net.l1.weight.iter_mut().for_each(|w| *w = 1e-29);
-    net.l3.weight.iter_mut().for_each(|w| *w = 1e30);
+    net.l0.weight_mut().iter_mut().for_each(|w| *w = 1e4);
+    net.l1.weight_mut().iter_mut().for_each(|w| *w = 1e-29);
+    net.l3.weight_mut().iter_mut().for_each(|w| *w = 1e30);
     let loss = anomaly(&mut net.clone(), false).unwrap();
     assert!(loss.is_finite(), "forward must stay finite, loss {loss}");
     match anomaly(&mut net, true) {
@@ -321,6 +321,6 @@ network! {
 #[test]
 fn settings_given_as_consts() {
     let net = ConstSettings::<f64>::new(&mut seeded(0));
-    assert_eq!(net.l1.eps, 1e-3);
+    assert_eq!(net.l1.eps(), 1e-3);
     assert_eq!(net.l2.p(), 0.25);
 }

@@ -3,6 +3,10 @@
 //! a workspace's `set_detect_anomaly(true)` is on, each turning the first non-finite
 //! value into [`Error::NonFiniteValue`] naming the layer and the [`Pass`].
 //!
+//! Also here, and always on: [`check_update`], which a generated `train_step` runs
+//! over the loss and every gradient before the optimizer touches a parameter, and
+//! [`all_finite`], the one vectorized pass behind every such check.
+//!
 //! Also re-exported from [`crate::diagnostics`].
 
 use core::fmt;
@@ -27,6 +31,61 @@ impl fmt::Display for Pass {
             Pass::Backward => "backward",
         })
     }
+}
+
+/// Whether every value is finite, in one pass that vectorizes (no early exit inside a
+/// chunk; the chunks end early on the first non-finite one).
+///
+/// ```
+/// use gradnet_core::anomaly::all_finite;
+/// assert!(all_finite(&[1.0f32, -2.0, 0.0]));
+/// assert!(!all_finite(&[1.0f64, f64::INFINITY]));
+/// assert!(all_finite::<f32>(&[]));
+/// ```
+#[inline]
+pub fn all_finite<T: Real>(values: &[T]) -> bool {
+    values
+        .chunks(512)
+        .all(|c| c.iter().fold(true, |ok, v| ok & v.is_finite()))
+}
+
+/// The check a generated `train_step` makes before the optimizer runs: the loss and
+/// every parameter gradient finite, whatever anomaly detection says. A NaN or
+/// infinity anywhere is refused, so no update is ever applied from one.
+///
+/// # Errors
+/// [`Error::NonFiniteLoss`], or [`Error::NonFiniteGradient`] naming the first
+/// parameter whose gradient holds a NaN or infinity (with its index and value).
+///
+/// ```
+/// use gradnet_core::{anomaly::check_update, Dense, Error, Parameters};
+/// let layer = Dense::<f32, 2, 1>::from_parts(vec![1.0, 2.0], Some(vec![0.0]))?;
+/// let mut grads = layer.zero_grads();
+/// assert!(check_update(0.5f32, &grads).is_ok());
+/// grads.bias_mut().unwrap()[0] = f32::NAN;
+/// assert!(matches!(check_update(0.5f32, &grads), Err(Error::NonFiniteGradient { name: "bias", index: 0, .. })));
+/// assert!(matches!(check_update(f32::INFINITY, &grads), Err(Error::NonFiniteLoss { .. })));
+/// # Ok::<(), Error>(())
+/// ```
+pub fn check_update<T: Real, G: Gradients<T>>(loss: T, grads: &G) -> Result<()> {
+    if !loss.is_finite() {
+        return Err(Error::NonFiniteLoss {
+            value: loss.as_f64(),
+        });
+    }
+    let mut result = Ok(());
+    grads.visit_grads(&mut |name, g| {
+        if result.is_ok() && !all_finite(g) {
+            if let Some(index) = g.iter().position(|v| !v.is_finite()) {
+                result = Err(Error::NonFiniteGradient {
+                    name,
+                    index,
+                    value: g[index].as_f64(),
+                });
+            }
+        }
+    });
+    result
 }
 
 /// Returns an error naming `layer`, `pass`, and the index and value of the first NaN

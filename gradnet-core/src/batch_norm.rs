@@ -70,7 +70,9 @@ pub struct BatchNormConfig {
     /// Weight of the newest batch in the running statistics, in `[0, 1]` (default
     /// `Some(0.1)`); `None` keeps a cumulative average over all batches.
     pub momentum: Option<f64>,
-    /// Added to the variance before the square root, `>= 0` (default `1e-5`).
+    /// Added to the variance before the square root, finite and `> 0` (default
+    /// `1e-5`). PyTorch also takes 0; gradnet does not, since a constant feature
+    /// would then normalize to 0/0 = NaN.
     pub eps: f64,
 }
 
@@ -89,20 +91,84 @@ impl Default for BatchNormConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNorm<T, const D: usize> {
     /// Per-feature scale (`gamma`), initially 1; `None` if not affine.
-    pub weight: Option<Vec<T>>,
+    weight: Option<Vec<T>>,
     /// Per-feature shift (`beta`), initially 0; `None` if not affine.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
     /// Running estimate of each feature's mean, initially 0.
-    pub running_mean: Vec<T>,
+    running_mean: Vec<T>,
     /// Running estimate of each feature's (unbiased) variance, initially 1.
-    pub running_var: Vec<T>,
+    running_var: Vec<T>,
     /// Training-mode forward passes so far. An integer in PyTorch; kept in `T` here so
     /// that it travels with the other buffers (exact in `f32` up to 2^24 batches).
-    pub num_batches_tracked: T,
+    num_batches_tracked: T,
     /// See [`BatchNormConfig::momentum`].
-    pub momentum: Option<T>,
+    momentum: Option<T>,
     /// See [`BatchNormConfig::eps`].
-    pub eps: T,
+    eps: T,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> BatchNorm<T, D> {
+    /// The per-feature scale (`gamma`), if affine.
+    pub fn weight(&self) -> Option<&[T]> {
+        self.weight.as_deref()
+    }
+
+    /// The per-feature scale (`gamma`), if affine, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> Option<&mut [T]> {
+        self.weight.as_deref_mut()
+    }
+
+    /// The per-feature shift (`beta`), if affine.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// The per-feature shift (`beta`), if affine, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
+
+    /// The running estimate of each feature's mean (a buffer).
+    pub fn running_mean(&self) -> &[T] {
+        &self.running_mean
+    }
+
+    /// The running estimate of each feature's mean (a buffer), mutable (its length is fixed).
+    pub fn running_mean_mut(&mut self) -> &mut [T] {
+        &mut self.running_mean
+    }
+
+    /// The running estimate of each feature's unbiased variance (a buffer).
+    pub fn running_var(&self) -> &[T] {
+        &self.running_var
+    }
+
+    /// The running estimate of each feature's unbiased variance (a buffer), mutable (its length is fixed).
+    pub fn running_var_mut(&mut self) -> &mut [T] {
+        &mut self.running_var
+    }
+
+    /// The number of training-mode batches folded into the running statistics (a buffer).
+    pub fn num_batches_tracked(&self) -> T {
+        self.num_batches_tracked
+    }
+
+    /// The number of training-mode batches folded into the running statistics (a buffer), mutable.
+    pub fn num_batches_tracked_mut(&mut self) -> &mut T {
+        &mut self.num_batches_tracked
+    }
+
+    /// The momentum of the running statistics (`None`: cumulative average).
+    pub fn momentum(&self) -> Option<T> {
+        self.momentum
+    }
+
+    /// The `eps` added to the variance (finite and positive).
+    pub fn eps(&self) -> T {
+        self.eps
+    }
 }
 
 /// What the training-mode backward pass of a [`BatchNorm`] reads, written by
@@ -149,9 +215,33 @@ impl<T: Real, const D: usize> BatchNormCache<T, D> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct BatchNormGrads<T, const D: usize> {
     /// dL/dweight, if the layer has a weight.
-    pub weight: Option<Vec<T>>,
+    weight: Option<Vec<T>>,
     /// dL/dbias, if the layer has a bias.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> BatchNormGrads<T, D> {
+    /// dL/dweight, if the layer has a weight.
+    pub fn weight(&self) -> Option<&[T]> {
+        self.weight.as_deref()
+    }
+
+    /// dL/dweight, if the layer has a weight, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> Option<&mut [T]> {
+        self.weight.as_deref_mut()
+    }
+
+    /// dL/dbias, if the layer has a bias.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// dL/dbias, if the layer has a bias, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
 }
 
 impl<T: Real, const D: usize> BatchNormGrads<T, D> {
@@ -191,8 +281,8 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
     /// variance 1, no batches tracked).
     ///
     /// # Errors
-    /// [`Error::InvalidParameter`] if the momentum is outside `[0, 1]` or `eps` is
-    /// negative or not finite.
+    /// [`Error::InvalidParameter`] if the momentum is outside `[0, 1]` (or NaN) or
+    /// `eps` is not finite and positive.
     pub fn new(config: BatchNormConfig) -> Result<Self> {
         if let Some(m) = config.momentum {
             if !(0.0..=1.0).contains(&m) {
@@ -203,8 +293,28 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
                 });
             }
         }
-        check_eps("batch norm eps", config.eps)?;
+        check_eps::<T>("batch norm eps", config.eps)?;
         Ok(Self::from_checked_config(config))
+    }
+
+    /// A layer with the given `weight` and `bias` (either may be absent: a layer
+    /// without them normalizes only), fresh running statistics, and the settings of
+    /// `config` (whose `affine` is ignored).
+    ///
+    /// # Errors
+    /// As [`BatchNorm::new`], and [`Error::WidthMismatch`] if `weight` or `bias` does
+    /// not hold `D` values.
+    pub fn from_parts(
+        config: BatchNormConfig,
+        weight: Option<Vec<T>>,
+        bias: Option<Vec<T>>,
+    ) -> Result<Self> {
+        let mut bn = Self::new(config)?;
+        check_len("batch norm weight", &weight, D)?;
+        check_len("batch norm bias", &bias, D)?;
+        bn.weight = weight;
+        bn.bias = bias;
+        Ok(bn)
     }
 
     /// [`BatchNorm::new`] for a configuration already checked, as the `network!` macro
@@ -233,13 +343,33 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
 
     /// Training-mode forward: normalizes `x` with its own batch statistics into `y`
     /// (resized to `x.rows()`), keeps what the backward needs in `cache`, and updates
-    /// the running statistics and `num_batches_tracked`.
+    /// the running statistics and `num_batches_tracked`
+    /// ([`BatchNorm::forward_train_stats`] then [`BatchNorm::update_running_stats`]).
     ///
     /// # Errors
     /// [`Error::TooFewRows`] if `x` has fewer than 2 rows (the variance of one value
     /// is undefined; PyTorch refuses too). The layer is then left unchanged.
     pub fn forward_train(
         &mut self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+    ) -> Result<()> {
+        self.forward_train_stats(x, y, cache)?;
+        self.update_running_stats(cache);
+        Ok(())
+    }
+
+    /// The training-mode forward without its side effect: normalizes `x` with its own
+    /// batch statistics into `y` and keeps the statistics and what the backward needs
+    /// in `cache`, leaving the layer unchanged. A caller that may still fail after the
+    /// forward pass (a generated training step) commits the statistics with
+    /// [`BatchNorm::update_running_stats`] only once the whole step has succeeded.
+    ///
+    /// # Errors
+    /// [`Error::TooFewRows`] if `x` has fewer than 2 rows.
+    pub fn forward_train_stats(
+        &self,
         x: &Batch<T, D>,
         y: &mut Batch<T, D>,
         cache: &mut BatchNormCache<T, D>,
@@ -296,16 +426,30 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             }
             affine_row(h, o, weight, bias);
         }
+        Ok(())
+    }
 
+    /// Folds the batch statistics of the last [`BatchNorm::forward_train_stats`] with
+    /// `cache` into the running statistics and counts the batch in
+    /// `num_batches_tracked`.
+    ///
+    /// # Panics
+    /// If `cache` holds no batch statistics (no training-mode forward filled it).
+    pub fn update_running_stats(&mut self, cache: &BatchNormCache<T, D>) {
+        let n = cache.xhat.rows();
+        assert!(
+            n >= 2 && cache.mean.len() == D && cache.var.len() == D,
+            "batch norm: update_running_stats needs the cache of a training-mode forward pass"
+        );
+        let nt = T::of(n as f64);
         self.num_batches_tracked += T::one();
         let m = self.momentum.unwrap_or(self.num_batches_tracked.recip());
         let keep = T::one() - m;
         let unbias = nt / (nt - T::one());
         for j in 0..D {
-            self.running_mean[j] = keep * self.running_mean[j] + m * mean[j];
-            self.running_var[j] = keep * self.running_var[j] + m * var[j] * unbias;
+            self.running_mean[j] = keep * self.running_mean[j] + m * cache.mean[j];
+            self.running_var[j] = keep * self.running_var[j] + m * cache.var[j] * unbias;
         }
-        Ok(())
     }
 
     /// Evaluation-mode forward: `y = weight (x - running_mean) / sqrt(running_var +
@@ -454,14 +598,30 @@ pub(crate) fn write_into<T: Real>(dst: Option<&mut [T]>, src: &[T], write: Write
 }
 
 /// `eps` must be finite and not negative.
-pub(crate) fn check_eps(name: &'static str, eps: f64) -> Result<()> {
-    if eps.is_finite() && eps >= 0.0 {
+/// `Ok` if `v` is absent or holds `len` values.
+pub(crate) fn check_len<T>(what: &str, v: &Option<Vec<T>>, len: usize) -> Result<()> {
+    match v {
+        Some(v) if v.len() != len => Err(Error::WidthMismatch {
+            what: what.into(),
+            expected: len,
+            found: v.len(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+pub(crate) fn check_eps<T: Real>(name: &'static str, eps: f64) -> Result<()> {
+    // Stricter than PyTorch (which takes 0): with eps = 0 a constant feature has
+    // variance 0 and normalizes to 0/0 = NaN. The value must also stay positive in
+    // the layer's scalar type (1e-50 is 0 in f32).
+    let in_t = T::of(eps);
+    if eps.is_finite() && eps > 0.0 && in_t > T::zero() && in_t.is_finite() {
         Ok(())
     } else {
         Err(Error::InvalidParameter {
             name,
             value: eps,
-            reason: "must be finite and >= 0",
+            reason: "must be finite and > 0 in the layer's scalar type",
         })
     }
 }

@@ -74,18 +74,66 @@ impl Write {
 #[derive(Clone, Debug, PartialEq)]
 pub struct Dense<T, const IN: usize, const OUT: usize> {
     /// `OUT x IN` row-major: row `o` holds the weights into output `o`.
-    pub weight: Vec<T>,
+    weight: Vec<T>,
     /// One bias per output, if the layer has one.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
+    /// The weight, `OUT x IN` row-major (PyTorch's `[out, in]`).
+    pub fn weight(&self) -> &[T] {
+        &self.weight
+    }
+
+    /// The weight, `OUT x IN` row-major (PyTorch's `[out, in]`), mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> &mut [T] {
+        &mut self.weight
+    }
+
+    /// The bias, one per output, if the layer has one.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// The bias, one per output, if the layer has one, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
 }
 
 /// The gradients of a [`Dense`] layer, same shapes.
 #[derive(Clone, Debug, PartialEq)]
 pub struct DenseGrads<T, const IN: usize, const OUT: usize> {
     /// dL/dW, `OUT x IN`.
-    pub weight: Vec<T>,
+    weight: Vec<T>,
     /// dL/db, if the layer has a bias.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const IN: usize, const OUT: usize> DenseGrads<T, IN, OUT> {
+    /// dL/dW, `OUT x IN`.
+    pub fn weight(&self) -> &[T] {
+        &self.weight
+    }
+
+    /// dL/dW, `OUT x IN`, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> &mut [T] {
+        &mut self.weight
+    }
+
+    /// dL/db, if the layer has a bias.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// dL/db, if the layer has a bias, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
 }
 
 impl<T: Real, const IN: usize, const OUT: usize> DenseGrads<T, IN, OUT> {

@@ -42,7 +42,7 @@
 //! ```
 
 use crate::batch::Batch;
-use crate::batch_norm::{affine_row, check_eps};
+use crate::batch_norm::{affine_row, check_eps, check_len};
 use crate::dense::Write;
 use crate::error::Result;
 use crate::params::{Gradients, ParamMut, Parameters};
@@ -51,7 +51,8 @@ use crate::real::Real;
 /// The hyper-parameters of a [`LayerNorm`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct LayerNormConfig {
-    /// Added to the variance before the square root, `>= 0` (default `1e-5`).
+    /// Added to the variance before the square root, finite and `> 0` (default
+    /// `1e-5`; PyTorch also takes 0).
     pub eps: f64,
     /// Learn a per-feature weight (PyTorch `elementwise_affine`, default `true`).
     pub elementwise_affine: bool,
@@ -73,11 +74,40 @@ impl Default for LayerNormConfig {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNorm<T, const D: usize> {
     /// Per-feature scale, initially 1; `None` without `elementwise_affine`.
-    pub weight: Option<Vec<T>>,
+    weight: Option<Vec<T>>,
     /// Per-feature shift, initially 0; `None` without `elementwise_affine` or `bias`.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
     /// See [`LayerNormConfig::eps`].
-    pub eps: T,
+    eps: T,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> LayerNorm<T, D> {
+    /// The per-feature scale, if `elementwise_affine`.
+    pub fn weight(&self) -> Option<&[T]> {
+        self.weight.as_deref()
+    }
+
+    /// The per-feature scale, if `elementwise_affine`, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> Option<&mut [T]> {
+        self.weight.as_deref_mut()
+    }
+
+    /// The per-feature shift, if any.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// The per-feature shift, if any, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
+
+    /// The `eps` added to the variance (finite and positive).
+    pub fn eps(&self) -> T {
+        self.eps
+    }
 }
 
 /// What the backward pass of a [`LayerNorm`] reads, written by
@@ -104,9 +134,33 @@ impl<T: Real, const D: usize> LayerNormCache<T, D> {
 #[derive(Clone, Debug, PartialEq)]
 pub struct LayerNormGrads<T, const D: usize> {
     /// dL/dweight, if the layer has a weight.
-    pub weight: Option<Vec<T>>,
+    weight: Option<Vec<T>>,
     /// dL/dbias, if the layer has a bias.
-    pub bias: Option<Vec<T>>,
+    bias: Option<Vec<T>>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> LayerNormGrads<T, D> {
+    /// dL/dweight, if the layer has a weight.
+    pub fn weight(&self) -> Option<&[T]> {
+        self.weight.as_deref()
+    }
+
+    /// dL/dweight, if the layer has a weight, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> Option<&mut [T]> {
+        self.weight.as_deref_mut()
+    }
+
+    /// dL/dbias, if the layer has a bias.
+    pub fn bias(&self) -> Option<&[T]> {
+        self.bias.as_deref()
+    }
+
+    /// dL/dbias, if the layer has a bias, mutable (its length is fixed).
+    pub fn bias_mut(&mut self) -> Option<&mut [T]> {
+        self.bias.as_deref_mut()
+    }
 }
 
 impl<T: Real, const D: usize> LayerNormGrads<T, D> {
@@ -159,10 +213,31 @@ impl<T: Real, const D: usize> LayerNorm<T, D> {
     /// A freshly initialized layer (weight 1, bias 0).
     ///
     /// # Errors
-    /// [`crate::Error::InvalidParameter`] if `eps` is negative or not finite.
+    /// [`crate::Error::InvalidParameter`] unless `eps` is finite and positive, also
+    /// after conversion to `T` (stricter than PyTorch, which takes 0: a constant row
+    /// would normalize to 0/0 = NaN).
     pub fn new(config: LayerNormConfig) -> Result<Self> {
-        check_eps("layer norm eps", config.eps)?;
+        check_eps::<T>("layer norm eps", config.eps)?;
         Ok(Self::from_checked_config(config))
+    }
+
+    /// A layer with the given `weight` and `bias` (either may be absent) and the
+    /// `eps` of `config` (whose `elementwise_affine` and `bias` are ignored).
+    ///
+    /// # Errors
+    /// As [`LayerNorm::new`], and [`crate::Error::WidthMismatch`] if `weight` or `bias`
+    /// does not hold `D` values.
+    pub fn from_parts(
+        config: LayerNormConfig,
+        weight: Option<Vec<T>>,
+        bias: Option<Vec<T>>,
+    ) -> Result<Self> {
+        let mut ln = Self::new(config)?;
+        check_len("layer norm weight", &weight, D)?;
+        check_len("layer norm bias", &bias, D)?;
+        ln.weight = weight;
+        ln.bias = bias;
+        Ok(ln)
     }
 
     /// [`LayerNorm::new`] for a configuration already checked, as the `network!` macro

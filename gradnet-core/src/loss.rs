@@ -26,9 +26,9 @@
 //!
 //! Every loss checks its inputs before writing anything: an empty output is
 //! [`Error::EmptyBatch`], a target with other rows than the output is
-//! [`Error::RowMismatch`], a class index `>= D` is [`Error::ClassOutOfRange`], and a
-//! binary target that is not a finite number in `[0, 1]` is
-//! [`Error::TargetOutOfRange`]. A NaN in the *output* is not an error: it propagates
+//! [`Error::RowMismatch`], a class index `>= D` is [`Error::ClassOutOfRange`], an MSE
+//! target holding a NaN or infinity is [`Error::NonFinite`], and a binary target that
+//! is not a finite number in `[0, 1]` is [`Error::TargetOutOfRange`]. A NaN in the *output* is not an error: it propagates
 //! into the loss, where [`crate::diagnostics`] can see it.
 //!
 //! ```
@@ -73,6 +73,15 @@ pub trait Loss<T: Real, const D: usize>: Copy + core::fmt::Debug {
         target: &Self::Target,
         grad: &mut Batch<T, D>,
     ) -> Result<T>;
+
+    /// Checks a target for an output of `rows` rows without computing anything: the
+    /// checks [`Loss::loss`] makes of its target. A generated training pass calls it
+    /// before its forward pass, so a bad target is refused before any state moves.
+    ///
+    /// # Errors
+    /// [`Error::EmptyBatch`] if `rows` is 0, [`Error::RowMismatch`], and the target
+    /// errors of the particular loss.
+    fn check_target(&self, rows: usize, target: &Self::Target) -> Result<()>;
 }
 
 /// Mean squared error, `torch.nn.MSELoss()`: the target is a batch of the output's
@@ -105,6 +114,11 @@ impl<T: Real, const D: usize> Loss<T, D> for Mse {
     ) -> Result<T> {
         mse_impl(output, target, Some(grad))
     }
+
+    fn check_target(&self, rows: usize, target: &Batch<T, D>) -> Result<()> {
+        check_target_rows(rows, target.rows(), "mse")?;
+        target.check_finite()
+    }
 }
 
 impl<T: Real, const D: usize> Loss<T, D> for SoftmaxCrossEntropy {
@@ -122,6 +136,11 @@ impl<T: Real, const D: usize> Loss<T, D> for SoftmaxCrossEntropy {
     ) -> Result<T> {
         cross_entropy_impl(output, target, Some(grad))
     }
+
+    fn check_target(&self, rows: usize, target: &[usize]) -> Result<()> {
+        check_target_rows(rows, target.len(), "cross_entropy")?;
+        check_class_range::<D>(target)
+    }
 }
 
 impl<T: Real, const D: usize> Loss<T, D> for BceWithLogits {
@@ -138,6 +157,11 @@ impl<T: Real, const D: usize> Loss<T, D> for BceWithLogits {
         grad: &mut Batch<T, D>,
     ) -> Result<T> {
         bce_impl(output, target, Some(grad))
+    }
+
+    fn check_target(&self, rows: usize, target: &Batch<T, D>) -> Result<()> {
+        check_target_rows(rows, target.rows(), "bce_with_logits")?;
+        check_unit_targets(target)
     }
 }
 
@@ -271,25 +295,25 @@ fn check_rows<T: Real, const D: usize>(
     target_rows: usize,
     op: &'static str,
 ) -> Result<()> {
-    if output.is_empty() {
+    check_target_rows(output.rows(), target_rows, op)
+}
+
+fn check_target_rows(rows: usize, target_rows: usize, op: &'static str) -> Result<()> {
+    if rows == 0 {
         return Err(Error::EmptyBatch);
     }
-    if target_rows != output.rows() {
+    if target_rows != rows {
         return Err(Error::RowMismatch {
             op,
-            expected: output.rows(),
+            expected: rows,
             found: target_rows,
         });
     }
     Ok(())
 }
 
-fn check_classes<T: Real, const D: usize>(
-    logits: &Batch<T, D>,
-    classes: &[usize],
-    op: &'static str,
-) -> Result<()> {
-    check_rows(logits, classes.len(), op)?;
+/// Every class index below `D`.
+fn check_class_range<const D: usize>(classes: &[usize]) -> Result<()> {
     match classes.iter().position(|&c| c >= D) {
         None => Ok(()),
         Some(row) => Err(Error::ClassOutOfRange {
@@ -300,12 +324,42 @@ fn check_classes<T: Real, const D: usize>(
     }
 }
 
+/// Every binary target a number in `[0, 1]`.
+fn check_unit_targets<T: Real, const D: usize>(target: &Batch<T, D>) -> Result<()> {
+    let (zero, one) = (T::zero(), T::one());
+    // `!(t >= 0 && t <= 1)` also catches NaN.
+    match target
+        .as_slice()
+        .iter()
+        .position(|&t| !(t >= zero && t <= one))
+    {
+        None => Ok(()),
+        Some(i) => Err(Error::TargetOutOfRange {
+            op: "bce_with_logits",
+            row: i / D,
+            col: i % D,
+            value: target.as_slice()[i].as_f64(),
+            range: "[0, 1]",
+        }),
+    }
+}
+
+fn check_classes<T: Real, const D: usize>(
+    logits: &Batch<T, D>,
+    classes: &[usize],
+    op: &'static str,
+) -> Result<()> {
+    check_rows(logits, classes.len(), op)?;
+    check_class_range::<D>(classes)
+}
+
 fn mse_impl<T: Real, const D: usize>(
     output: &Batch<T, D>,
     target: &Batch<T, D>,
     grad: Option<&mut Batch<T, D>>,
 ) -> Result<T> {
     check_rows(output, target.rows(), "mse")?;
+    target.check_finite()?;
     let count = T::of((output.rows() * D) as f64);
     let mut total = T::zero();
     match grad {
@@ -416,21 +470,7 @@ fn bce_impl<T: Real, const D: usize>(
     grad: Option<&mut Batch<T, D>>,
 ) -> Result<T> {
     check_rows(logits, target.rows(), "bce_with_logits")?;
-    let (zero, one) = (T::zero(), T::one());
-    // `!(t >= 0 && t <= 1)` also catches NaN.
-    if let Some(i) = target
-        .as_slice()
-        .iter()
-        .position(|&t| !(t >= zero && t <= one))
-    {
-        return Err(Error::TargetOutOfRange {
-            op: "bce_with_logits",
-            row: i / D,
-            col: i % D,
-            value: target.as_slice()[i].as_f64(),
-            range: "[0, 1]",
-        });
-    }
+    check_unit_targets(target)?;
     let count = T::of((logits.rows() * D) as f64);
     let mut total = T::zero();
     match grad {
@@ -445,7 +485,7 @@ fn bce_impl<T: Real, const D: usize>(
         }
         Some(grad) => {
             grad.set_rows(logits.rows());
-            let inv = one / count;
+            let inv = T::one() / count;
             for ((x, t), g) in logits
                 .iter_rows()
                 .zip(target.iter_rows())

@@ -39,14 +39,42 @@ use crate::real::Real;
 #[derive(Clone, Debug, PartialEq)]
 pub struct PRelu<T, const D: usize> {
     /// The slopes for `x <= 0`: length 1 (shared) or `D` (one per feature).
-    pub weight: Vec<T>,
+    weight: Vec<T>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> PRelu<T, D> {
+    /// The slopes for `x <= 0`: 1 shared or `D`, one per feature.
+    pub fn weight(&self) -> &[T] {
+        &self.weight
+    }
+
+    /// The slopes for `x <= 0`: 1 shared or `D`, one per feature, mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> &mut [T] {
+        &mut self.weight
+    }
 }
 
 /// The gradient of a [`PRelu`], the same length as its weight.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PReluGrads<T, const D: usize> {
     /// dL/d(weight).
-    pub weight: Vec<T>,
+    weight: Vec<T>,
+}
+
+/// Read and write access to the values; the fields are private so that no value of
+/// the wrong length can be put in.
+impl<T: Real, const D: usize> PReluGrads<T, D> {
+    /// dL/d(weight).
+    pub fn weight(&self) -> &[T] {
+        &self.weight
+    }
+
+    /// dL/d(weight), mutable (its length is fixed).
+    pub fn weight_mut(&mut self) -> &mut [T] {
+        &mut self.weight
+    }
 }
 
 impl<T: Real, const D: usize> PReluGrads<T, D> {

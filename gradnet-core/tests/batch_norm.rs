@@ -20,11 +20,12 @@ fn data() -> Batch<f64, D> {
 }
 
 fn affine_layer() -> BatchNorm<f64, D> {
-    BatchNorm {
-        weight: Some(vec![1.3, -0.7, 0.9]),
-        bias: Some(vec![0.2, -0.4, 0.1]),
-        ..Default::default()
-    }
+    BatchNorm::from_parts(
+        BatchNormConfig::default(),
+        Some(vec![1.3, -0.7, 0.9]),
+        Some(vec![0.2, -0.4, 0.1]),
+    )
+    .unwrap()
 }
 
 fn plain_layer() -> BatchNorm<f64, D> {
@@ -90,21 +91,21 @@ fn check_all(bn: &BatchNorm<f64, D>) {
     let x = data();
     let (grads, dx) = analytic(bn, &x);
     check_gradient(|v| train_loss(bn, v), x.as_slice(), dx.as_slice()).unwrap();
-    if let Some(w) = &bn.weight {
+    if let Some(w) = bn.weight() {
         let f = |v: &[f64]| {
             let mut b = bn.clone();
-            b.weight = Some(v.to_vec());
+            b.weight_mut().unwrap().copy_from_slice(v);
             train_loss(&b, x.as_slice())
         };
-        check_gradient(f, w, grads.weight.as_ref().unwrap()).unwrap();
+        check_gradient(f, w, grads.weight().unwrap()).unwrap();
     }
-    if let Some(bias) = &bn.bias {
+    if let Some(bias) = bn.bias() {
         let f = |v: &[f64]| {
             let mut b = bn.clone();
-            b.bias = Some(v.to_vec());
+            b.bias_mut().unwrap().copy_from_slice(v);
             train_loss(&b, x.as_slice())
         };
-        check_gradient(f, bias, grads.bias.as_ref().unwrap()).unwrap();
+        check_gradient(f, bias, grads.bias().unwrap()).unwrap();
     }
 }
 
@@ -116,14 +117,18 @@ fn backward_matches_finite_differences_affine() {
 #[test]
 fn backward_matches_finite_differences_not_affine() {
     let bn = plain_layer();
-    assert!(bn.weight.is_none() && bn.bias.is_none());
+    assert!(bn.weight().is_none() && bn.bias().is_none());
     check_all(&bn);
 }
 
 #[test]
 fn backward_matches_finite_differences_weight_only() {
-    let mut bn = affine_layer();
-    bn.bias = None;
+    let bn = BatchNorm::from_parts(
+        BatchNormConfig::default(),
+        Some(vec![1.3, -0.7, 0.9]),
+        None,
+    )
+    .unwrap();
     check_all(&bn);
 }
 
@@ -138,7 +143,7 @@ fn backward_ignoring_the_batch_statistics_would_fail() {
     let (mut y, mut cache) = (Batch::new(), BatchNormCache::new());
     layer.forward_train(&x, &mut y, &mut cache).unwrap();
     let dy = dloss(y.as_slice());
-    let w = bn.weight.as_ref().unwrap();
+    let w = bn.weight().unwrap();
     let naive: Vec<f64> = dy
         .as_slice()
         .iter()
@@ -159,10 +164,9 @@ fn backward_accumulates_and_repeats() {
     let (mut y, mut cache) = (Batch::new(), BatchNormCache::new());
     layer.forward_train(&x, &mut y, &mut cache).unwrap();
     let dy = dloss(y.as_slice());
-    let mut acc = BatchNormGrads::<f64, D> {
-        weight: Some(vec![1.0, 2.0, 3.0]),
-        bias: Some(vec![-1.0, -2.0, -3.0]),
-    };
+    let mut acc = BatchNormGrads::<f64, D>::zeros(true, true);
+    acc.weight_mut().unwrap().copy_from_slice(&[1.0, 2.0, 3.0]);
+    acc.bias_mut().unwrap().copy_from_slice(&[-1.0, -2.0, -3.0]);
     let mut dx_acc = Batch::<f64, D>::from_vec((0..15).map(|k| k as f64 * 0.1).collect()).unwrap();
     // Twice: the scratch in the cache must not disturb a second backward.
     for _ in 0..2 {
@@ -175,12 +179,12 @@ fn backward_accumulates_and_repeats() {
             Write::Accumulate,
         );
     }
-    let gw = g.weight.unwrap();
-    let gb = g.bias.unwrap();
+    let gw = g.weight().unwrap();
+    let gb = g.bias().unwrap();
     for j in 0..D {
         let w0 = [1.0, 2.0, 3.0][j];
-        assert!((acc.weight.as_ref().unwrap()[j] - (w0 + 2.0 * gw[j])).abs() < 1e-12);
-        assert!((acc.bias.as_ref().unwrap()[j] - (-w0 + 2.0 * gb[j])).abs() < 1e-12);
+        assert!((acc.weight().unwrap()[j] - (w0 + 2.0 * gw[j])).abs() < 1e-12);
+        assert!((acc.bias().unwrap()[j] - (-w0 + 2.0 * gb[j])).abs() < 1e-12);
     }
     for (k, (&a, &d)) in dx_acc.as_slice().iter().zip(dx.as_slice()).enumerate() {
         assert!((a - (k as f64 * 0.1 + 2.0 * d)).abs() < 1e-12);
@@ -195,8 +199,8 @@ fn backward_accumulates_and_repeats() {
         None,
         Write::Overwrite,
     );
-    assert_eq!(g2.weight.as_ref(), Some(&gw));
-    assert_eq!(g2.bias.as_ref(), Some(&gb));
+    assert_eq!(g2.weight(), Some(gw));
+    assert_eq!(g2.bias(), Some(gb));
 }
 
 /// Per-feature mean and biased / unbiased variance of `rows`, by plain loops.
@@ -298,19 +302,19 @@ fn running_statistics_follow_pytorch_after_three_batches() {
         }
         for j in 0..D {
             assert!(
-                close(bn.running_mean[j], rm[j]),
+                close(bn.running_mean()[j], rm[j]),
                 "mean {j}: {} vs {}",
-                bn.running_mean[j],
+                bn.running_mean()[j],
                 rm[j]
             );
             assert!(
-                close(bn.running_var[j], rv[j]),
+                close(bn.running_var()[j], rv[j]),
                 "var {j}: {} vs {}",
-                bn.running_var[j],
+                bn.running_var()[j],
                 rv[j]
             );
         }
-        assert_eq!(bn.num_batches_tracked, 3.0);
+        assert_eq!(bn.num_batches_tracked(), 3.0);
     }
 }
 
@@ -329,8 +333,8 @@ fn momentum_none_keeps_a_cumulative_average() {
     for j in 0..D {
         let mean_avg: f64 = all.iter().map(|b| column_stats(b).0[j]).sum::<f64>() / 3.0;
         let var_avg: f64 = all.iter().map(|b| column_stats(b).2[j]).sum::<f64>() / 3.0;
-        assert!(close(bn.running_mean[j], mean_avg));
-        assert!(close(bn.running_var[j], var_avg));
+        assert!(close(bn.running_mean()[j], mean_avg));
+        assert!(close(bn.running_var()[j], var_avg));
     }
 }
 
@@ -354,12 +358,12 @@ fn evaluation_uses_the_running_statistics() {
     let mut y = Batch::new();
     bn.forward_eval(&x, &mut y);
     assert_eq!(bn, before, "evaluation must change nothing");
-    let (w, b) = (bn.weight.clone().unwrap(), bn.bias.clone().unwrap());
+    let (w, b) = (bn.weight().to_owned().unwrap(), bn.bias().to_owned().unwrap());
     for (i, r) in rows.iter().enumerate() {
         for j in 0..D {
             // PyTorch eval: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias
             let expected =
-                (r[j] - bn.running_mean[j]) / (bn.running_var[j] + 1e-5).sqrt() * w[j] + b[j];
+                (r[j] - bn.running_mean()[j]) / (bn.running_var()[j] + 1e-5).sqrt() * w[j] + b[j];
             assert!((y.row(i)[j] - expected).abs() < 1e-12, "row {i} col {j}");
         }
     }
@@ -369,7 +373,7 @@ fn evaluation_uses_the_running_statistics() {
     plain.forward_eval(&x, &mut y);
     for (i, r) in rows.iter().enumerate() {
         for (j, (&v, &out)) in r.iter().zip(y.row(i)).enumerate() {
-            let expected = (v - plain.running_mean[j]) / (plain.running_var[j] + 1e-5).sqrt();
+            let expected = (v - plain.running_mean()[j]) / (plain.running_var()[j] + 1e-5).sqrt();
             assert!((out - expected).abs() < 1e-12);
         }
     }
@@ -418,7 +422,9 @@ fn bad_hyper_parameters_are_errors() {
             })
         ));
     }
-    for eps in [-1e-5, f64::INFINITY, f64::NAN] {
+    // eps = 0 is refused (a constant feature would normalize to 0/0), and so is an eps
+    // that rounds to 0 in f32.
+    for eps in [-1e-5, 0.0, 1e-50, f64::INFINITY, f64::NAN] {
         let r = BatchNorm::<f32, 2>::new(BatchNormConfig {
             eps,
             ..Default::default()
@@ -433,8 +439,14 @@ fn bad_hyper_parameters_are_errors() {
     }
     assert!(BatchNorm::<f32, 2>::new(BatchNormConfig {
         momentum: Some(1.0),
-        eps: 0.0,
+        eps: 1e-12,
         affine: true
+    })
+    .is_ok());
+    // 1e-50 is a valid eps in f64.
+    assert!(BatchNorm::<f64, 2>::new(BatchNormConfig {
+        eps: 1e-50,
+        ..Default::default()
     })
     .is_ok());
 }
@@ -464,8 +476,8 @@ fn parameters_and_buffers_are_visited_by_name() {
             v.fill(2.0);
         }
     });
-    assert_eq!(bn.num_batches_tracked, 7.0);
-    assert_eq!(bn.running_var, vec![2.0; D]);
+    assert_eq!(bn.num_batches_tracked(), 7.0);
+    assert_eq!(bn.running_var(), &[2.0; D]);
 
     // An optimizer-like step through visit_params_mut.
     let mut grads = bn.zero_grads();
@@ -475,7 +487,7 @@ fn parameters_and_buffers_are_visited_by_name() {
             *v -= 0.5 * g;
         }
     });
-    assert_eq!(bn.weight, Some(vec![0.8, -1.2, 0.4]));
+    assert_eq!(bn.weight(), Some(&[0.8, -1.2, 0.4][..]));
     grads.zero();
     let mut names = Vec::new();
     grads.visit_grads(&mut |name, g| names.push((name, g.iter().sum::<f64>())));
@@ -547,11 +559,12 @@ fn buffers_sized_for_a_large_batch_serve_a_smaller_one() {
 #[test]
 fn f32_agrees_with_f64() {
     let mut b64 = affine_layer();
-    let mut b32 = BatchNorm::<f32, D> {
-        weight: Some(vec![1.3, -0.7, 0.9]),
-        bias: Some(vec![0.2, -0.4, 0.1]),
-        ..Default::default()
-    };
+    let mut b32 = BatchNorm::<f32, D>::from_parts(
+        BatchNormConfig::default(),
+        Some(vec![1.3, -0.7, 0.9]),
+        Some(vec![0.2, -0.4, 0.1]),
+    )
+    .unwrap();
     let x = data();
     let (mut y64, mut c64) = (Batch::new(), BatchNormCache::new());
     let (mut y32, mut c32) = (Batch::new(), BatchNormCache::new());
@@ -561,7 +574,7 @@ fn f32_agrees_with_f64() {
     for (a, b) in y64.as_slice().iter().zip(y32.as_slice()) {
         assert!((a - f64::from(*b)).abs() < 1e-5);
     }
-    for (a, b) in b64.running_var.iter().zip(&b32.running_var) {
+    for (a, b) in b64.running_var().iter().zip(b32.running_var()) {
         assert!((a - f64::from(*b)).abs() < 1e-5);
     }
 }

@@ -40,7 +40,7 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
 ) {
     let mut rng = seeded(seed);
     let mut layer = Dense::<f64, IN, OUT>::new(&Init::glorot_uniform(), bias, &mut rng);
-    if let Some(b) = layer.bias.as_mut() {
+    if let Some(b) = layer.bias_mut() {
         b.copy_from_slice(&random(OUT, seed + 1));
     }
     let xs = random(rows * IN, seed + 2);
@@ -57,10 +57,11 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
     )
     .unwrap();
     // Stale values in the buffers: Overwrite must ignore them.
-    let mut grads = DenseGrads::<f64, IN, OUT> {
-        weight: vec![7.0; IN * OUT],
-        bias: bias.then(|| vec![-3.0; OUT]),
-    };
+    let mut grads = DenseGrads::<f64, IN, OUT>::zeros(bias);
+    grads.weight_mut().fill(7.0);
+    if let Some(b) = grads.bias_mut() {
+        b.fill(-3.0);
+    }
     let mut dx = Batch::<f64, IN>::zeros(rows + 5);
     dx.as_mut_slice().fill(9.0);
     layer.backward_act(
@@ -75,19 +76,19 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
         Write::Overwrite,
     );
 
-    let w0 = layer.weight.clone();
-    let b0 = layer.bias.clone();
+    let w0 = layer.weight().to_owned();
+    let b0 = layer.bias().to_owned();
     check_gradient(
         |w| loss::<IN, OUT, A>(w, b0.as_deref(), &xs, act, &c),
         &w0,
-        &grads.weight,
+        grads.weight(),
     )
     .unwrap_or_else(|e| panic!("dW ({rows} rows): {e}"));
     if let Some(b0) = &b0 {
         check_gradient(
             |b| loss::<IN, OUT, A>(&w0, Some(b), &xs, act, &c),
             b0,
-            grads.bias.as_ref().unwrap(),
+            grads.bias().unwrap(),
         )
         .unwrap_or_else(|e| panic!("db ({rows} rows): {e}"));
     }
@@ -101,7 +102,7 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
 
     // Accumulate: a second backward over the same dz adds the same gradients again.
     // (`dy` now holds dz, so use the unfused backward.)
-    let (gw, gx) = (grads.weight.clone(), dx.as_slice().to_vec());
+    let (gw, gx) = (grads.weight().to_owned(), dx.as_slice().to_vec());
     layer.backward(
         &x,
         &dy,
@@ -110,7 +111,7 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
         Some(&mut dx),
         Write::Accumulate,
     );
-    for (a, b) in grads.weight.iter().zip(&gw) {
+    for (a, b) in grads.weight().iter().zip(&gw) {
         assert!((a - 2.0 * b).abs() <= 1e-12 * b.abs().max(1.0));
     }
     for (a, b) in dx.as_slice().iter().zip(&gx) {

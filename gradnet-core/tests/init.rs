@@ -403,8 +403,8 @@ fn f32_is_the_f64_draw_rounded() {
 fn dense_new_uses_fan_in_as_inputs() {
     // Dense<IN = 512, OUT = 256> draws its [256, 512] weight with fan_in = 512.
     let layer = Dense::<f64, FAN_IN, FAN_OUT>::new(&Init::he_normal(), true, &mut seeded(3));
-    assert_eq!(layer.weight, draw_big(&Init::he_normal(), 3));
-    assert_eq!(layer.bias, Some(vec![0.0; FAN_OUT]));
+    assert_eq!(layer.weight(), draw_big(&Init::he_normal(), 3));
+    assert_eq!(layer.bias(), Some(&[0.0; FAN_OUT][..]));
 }
 
 fn invalid_name(r: Result<(), Error>) -> &'static str {

@@ -17,11 +17,12 @@ fn data() -> Batch<f64, D> {
 }
 
 fn affine_layer() -> LayerNorm<f64, D> {
-    LayerNorm {
-        weight: Some(vec![1.3, -0.7, 0.9, 1.1]),
-        bias: Some(vec![0.2, -0.4, 0.1, 0.6]),
-        ..Default::default()
-    }
+    let mut ln = LayerNorm::default();
+    ln.weight_mut()
+        .unwrap()
+        .copy_from_slice(&[1.3, -0.7, 0.9, 1.1]);
+    ln.bias_mut().unwrap().copy_from_slice(&[0.2, -0.4, 0.1, 0.6]);
+    ln
 }
 
 fn layer(elementwise_affine: bool, bias: bool) -> LayerNorm<f64, D> {
@@ -32,11 +33,11 @@ fn layer(elementwise_affine: bool, bias: bool) -> LayerNorm<f64, D> {
     })
     .unwrap();
     let a = affine_layer();
-    if ln.weight.is_some() {
-        ln.weight = a.weight;
+    if let Some(w) = ln.weight_mut() {
+        w.copy_from_slice(a.weight().unwrap());
     }
-    if ln.bias.is_some() {
-        ln.bias = a.bias;
+    if let Some(b) = ln.bias_mut() {
+        b.copy_from_slice(a.bias().unwrap());
     }
     ln
 }
@@ -92,21 +93,21 @@ fn check_all(ln: &LayerNorm<f64, D>) {
     let x = data();
     let (grads, dx) = analytic(ln, &x);
     check_gradient(|v| eval_loss(ln, v), x.as_slice(), dx.as_slice()).unwrap();
-    if let Some(w) = &ln.weight {
+    if let Some(w) = ln.weight() {
         let f = |v: &[f64]| {
             let mut l = ln.clone();
-            l.weight = Some(v.to_vec());
+            l.weight_mut().unwrap().copy_from_slice(v);
             eval_loss(&l, x.as_slice())
         };
-        check_gradient(f, w, grads.weight.as_ref().unwrap()).unwrap();
+        check_gradient(f, w, grads.weight().unwrap()).unwrap();
     }
-    if let Some(b) = &ln.bias {
+    if let Some(b) = ln.bias() {
         let f = |v: &[f64]| {
             let mut l = ln.clone();
-            l.bias = Some(v.to_vec());
+            l.bias_mut().unwrap().copy_from_slice(v);
             eval_loss(&l, x.as_slice())
         };
-        check_gradient(f, b, grads.bias.as_ref().unwrap()).unwrap();
+        check_gradient(f, b, grads.bias().unwrap()).unwrap();
     }
 }
 
@@ -119,7 +120,7 @@ fn backward_matches_finite_differences_affine() {
 fn backward_matches_finite_differences_not_affine() {
     let ln = layer(false, true);
     assert!(
-        ln.weight.is_none() && ln.bias.is_none(),
+        ln.weight().is_none() && ln.bias().is_none(),
         "bias needs elementwise_affine"
     );
     check_all(&ln);
@@ -128,7 +129,7 @@ fn backward_matches_finite_differences_not_affine() {
 #[test]
 fn backward_matches_finite_differences_weight_only() {
     let ln = layer(true, false);
-    assert!(ln.weight.is_some() && ln.bias.is_none());
+    assert!(ln.weight().is_some() && ln.bias().is_none());
     check_all(&ln);
 }
 
@@ -140,10 +141,9 @@ fn backward_accumulates() {
     let (mut y, mut cache) = (Batch::new(), LayerNormCache::new());
     ln.forward_train(&x, &mut y, &mut cache);
     let dy = dloss(y.as_slice());
-    let mut acc = LayerNormGrads::<f64, D> {
-        weight: Some(vec![1.0; D]),
-        bias: Some(vec![-1.0; D]),
-    };
+    let mut acc = LayerNormGrads::<f64, D>::zeros(true, true);
+    acc.weight_mut().unwrap().fill(1.0);
+    acc.bias_mut().unwrap().fill(-1.0);
     let mut dx_acc = Batch::<f64, D>::from_vec(vec![0.5; 3 * D]).unwrap();
     ln.backward(
         &cache,
@@ -155,10 +155,10 @@ fn backward_accumulates() {
     );
     for j in 0..D {
         assert!(
-            (acc.weight.as_ref().unwrap()[j] - (1.0 + g.weight.as_ref().unwrap()[j])).abs() < 1e-12
+            (acc.weight().unwrap()[j] - (1.0 + g.weight().unwrap()[j])).abs() < 1e-12
         );
         assert!(
-            (acc.bias.as_ref().unwrap()[j] - (-1.0 + g.bias.as_ref().unwrap()[j])).abs() < 1e-12
+            (acc.bias().unwrap()[j] - (-1.0 + g.bias().unwrap()[j])).abs() < 1e-12
         );
     }
     for (&a, &d) in dx_acc.as_slice().iter().zip(dx.as_slice()) {
@@ -172,7 +172,7 @@ fn forward_normalizes_each_row_with_its_biased_variance() {
     let x = data();
     let (mut y, mut cache) = (Batch::new(), LayerNormCache::new());
     ln.forward_train(&x, &mut y, &mut cache);
-    let (w, b) = (ln.weight.clone().unwrap(), ln.bias.clone().unwrap());
+    let (w, b) = (ln.weight().to_owned().unwrap(), ln.bias().to_owned().unwrap());
     for (i, r) in x.iter_rows().enumerate() {
         // PyTorch: y = (x - mean(x)) / sqrt(var_biased(x) + eps) * weight + bias, per row
         let mean = r.iter().sum::<f64>() / D as f64;
@@ -251,7 +251,7 @@ fn parameters_are_visited_by_name_and_eps_is_checked() {
     assert_eq!(nb, 0, "layer norm has no buffers");
     assert_eq!(layer(false, true).num_params(), 0);
     assert_eq!(layer(true, false).num_params(), D);
-    for eps in [-1.0, f64::NAN, f64::INFINITY] {
+    for eps in [-1.0, 0.0, 1e-50, f64::NAN, f64::INFINITY] {
         let r = LayerNorm::<f32, D>::new(LayerNormConfig {
             eps,
             ..Default::default()
@@ -270,11 +270,11 @@ fn parameters_are_visited_by_name_and_eps_is_checked() {
 fn a_constant_row_normalizes_to_the_bias() {
     // var = 0, so xhat = 0 / sqrt(eps) = 0 and y = bias: finite, as in PyTorch.
     let x = Batch::<f32, D>::from_rows(&[[2.5; D]]).unwrap();
-    let l32 = LayerNorm::<f32, D> {
-        bias: Some(vec![0.2, -0.4, 0.1, 0.6]),
-        ..Default::default()
-    };
+    let mut l32 = LayerNorm::<f32, D>::default();
+    l32.bias_mut()
+        .unwrap()
+        .copy_from_slice(&[0.2, -0.4, 0.1, 0.6]);
     let mut y = Batch::new();
     l32.forward_eval(&x, &mut y);
-    assert_eq!(y.as_slice(), l32.bias.as_deref().unwrap());
+    assert_eq!(y.as_slice(), l32.bias().unwrap());
 }

@@ -5,10 +5,121 @@
 use crate::check::LAYER_WORDS;
 use crate::ctxt::Ctxt;
 use crate::ir::*;
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident, Lit, UnOp};
+
+/// The number as the nearest `f32`, as an `f32` network would hold it.
+pub(crate) fn as_f32(v: f64) -> f64 {
+    v as f32 as f64
+}
+
+/// Checks a number against a rule: at once for a literal (an error at `at` naming the
+/// value), through const assertions spanned at `at` for a named const. The rule must
+/// also hold after conversion to the network's scalar type (an `eps` of `1e-50` is 0
+/// in `f32`): a literal that passes in `f64` but fails in `f32`, and every named const,
+/// get an assertion in the generic `new`. `cond` is the rule over `v: f64`. Returns
+/// whether a literal passed (true for consts).
+pub(crate) fn check_num(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    num: &Num,
+    at: Span,
+    ok: impl Fn(f64) -> bool,
+    cond: TokenStream,
+    msg: &str,
+) -> bool {
+    check_values(cx, asserts, &[num], at, true, |v| ok(v[0]), cond, msg)
+}
+
+/// [`check_num`] for a setting kept as an `f64` whatever the scalar type (dropout's
+/// probability): no check after conversion.
+pub(crate) fn check_f64_num(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    num: &Num,
+    at: Span,
+    ok: impl Fn(f64) -> bool,
+    cond: TokenStream,
+    msg: &str,
+) -> bool {
+    check_values(cx, asserts, &[num], at, false, |v| ok(v[0]), cond, msg)
+}
+
+/// [`check_num`] for a rule over two numbers (`v` and `w` in `cond`).
+pub(crate) fn check_pair(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    (a, b): (&Num, &Num),
+    at: Span,
+    ok: impl Fn(f64, f64) -> bool,
+    cond: TokenStream,
+    msg: &str,
+) -> bool {
+    check_values(cx, asserts, &[a, b], at, true, |v| ok(v[0], v[1]), cond, msg)
+}
+
+#[allow(clippy::too_many_arguments)]
+fn check_values(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    nums: &[&Num],
+    at: Span,
+    scalar: bool,
+    ok: impl Fn(&[f64]) -> bool,
+    cond: TokenStream,
+    msg: &str,
+) -> bool {
+    let known: Option<Vec<f64>> = nums.iter().map(|n| n.value).collect();
+    let assert = |in_scalar| ValueAssert {
+        values: nums.iter().map(|n| n.tokens.clone()).collect(),
+        cond: cond.clone(),
+        span: at,
+        msg: msg.to_string(),
+        in_scalar,
+    };
+    match known {
+        Some(vs) if !ok(&vs) => {
+            let found: Vec<String> = vs.iter().map(|v| format!("{v:?}")).collect();
+            cx.error(at, format!("{msg}, found {}", found.join(" and ")));
+            false
+        }
+        Some(vs) => {
+            let in_f32: Vec<f64> = vs.iter().map(|&v| as_f32(v)).collect();
+            if scalar && !ok(&in_f32) {
+                asserts.push(assert(true));
+            }
+            true
+        }
+        None => {
+            asserts.push(assert(false));
+            if scalar {
+                asserts.push(assert(true));
+            }
+            true
+        }
+    }
+}
+
+/// `check_num` with the rule every number of a spec obeys: finite.
+pub(crate) fn check_finite_num(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    num: &Num,
+    at: Span,
+    what: &str,
+) -> bool {
+    check_num(
+        cx,
+        asserts,
+        num,
+        at,
+        f64::is_finite,
+        quote!(v > f64::NEG_INFINITY && v < f64::INFINITY),
+        &format!("{what} must be finite"),
+    )
+}
 
 /// A width: a positive integer literal or a path to a const.
 pub(crate) fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
@@ -231,7 +342,11 @@ pub(crate) const INIT_WORDS: &str = "he_normal, he_uniform, kaiming_normal, kaim
     glorot_uniform, xavier_normal, xavier_uniform, lecun_normal, orthogonal, normal, uniform, zeros, \
     ones, constant";
 
-pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
+pub(crate) fn parse_init(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    e: &Expr,
+) -> Option<InitSpec> {
     let Some((word, args)) = call_parts(e) else {
         cx.error(
             e.span(),
@@ -240,12 +355,17 @@ pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
         return None;
     };
     let name = word.to_string();
-    let nums = |cx: &mut Ctxt, args: &[&Expr]| -> Option<Vec<Num>> {
-        args.iter()
-            .map(|a| expect_num(cx, a))
-            .collect::<Vec<_>>()
-            .into_iter()
-            .collect()
+    // Every number finite (also in the network's scalar type).
+    let nums = |cx: &mut Ctxt, asserts: &mut Vec<ValueAssert>, args: &[&Expr]| -> Option<Vec<Num>> {
+        let nums: Vec<Option<Num>> = args.iter().map(|a| expect_num(cx, a)).collect();
+        let mut ok = true;
+        for (n, a) in nums.iter().zip(args) {
+            if let Some(n) = n {
+                ok &= check_finite_num(cx, asserts, n, a.span(), &format!("an argument of `{word}`"));
+            }
+        }
+        let nums: Option<Vec<Num>> = nums.into_iter().collect();
+        nums.filter(|_| ok)
     };
     Some(match name.as_str() {
         "he_normal" | "he_uniform" | "kaiming_normal" | "kaiming_uniform" => {
@@ -272,7 +392,7 @@ pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
         }
         "glorot_normal" | "glorot_uniform" | "xavier_normal" | "xavier_uniform" => {
             arity(cx, word, &args, 0, 1)?;
-            let gain = nums(cx, &args)?.pop().unwrap_or(Num::lit(1.0));
+            let gain = nums(cx, asserts, &args)?.pop().unwrap_or(Num::lit(1.0));
             InitSpec::Glorot {
                 uniform: name.ends_with("uniform"),
                 gain,
@@ -285,21 +405,22 @@ pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
         "orthogonal" => {
             arity(cx, word, &args, 0, 1)?;
             InitSpec::Orthogonal {
-                gain: nums(cx, &args)?.pop().unwrap_or(Num::lit(1.0)),
+                gain: nums(cx, asserts, &args)?.pop().unwrap_or(Num::lit(1.0)),
             }
         }
         "normal" => {
             arity(cx, word, &args, 1, 2)?;
-            let mut n = nums(cx, &args)?;
+            let mut n = nums(cx, asserts, &args)?;
             let std = n.pop()?;
-            if let Some(s) = std.value {
-                if s < 0.0 {
-                    cx.error(
-                        args[args.len() - 1].span(),
-                        format!("a standard deviation must not be negative, found {s:?}"),
-                    );
-                }
-            }
+            check_num(
+                cx,
+                asserts,
+                &std,
+                args[args.len() - 1].span(),
+                |s| s >= 0.0,
+                quote!(v >= 0.0),
+                "a standard deviation must not be negative",
+            );
             InitSpec::Normal {
                 mean: n.pop().unwrap_or(Num::lit(0.0)),
                 std,
@@ -307,17 +428,18 @@ pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
         }
         "uniform" => {
             arity(cx, word, &args, 2, 2)?;
-            let mut n = nums(cx, &args)?;
+            let mut n = nums(cx, asserts, &args)?;
             let b = n.pop()?;
             let a = n.pop()?;
-            if let (Some(x), Some(y)) = (a.value, b.value) {
-                if x > y {
-                    cx.error(
-                        e.span(),
-                        format!("uniform(a, b) needs a <= b, found {x:?} and {y:?}"),
-                    );
-                }
-            }
+            check_pair(
+                cx,
+                asserts,
+                (&a, &b),
+                e.span(),
+                |x, y| x <= y,
+                quote!(v <= w),
+                "uniform(a, b) needs a <= b",
+            );
             InitSpec::Uniform { a, b }
         }
         "zeros" => {
@@ -330,7 +452,7 @@ pub(crate) fn parse_init(cx: &mut Ctxt, e: &Expr) -> Option<InitSpec> {
         }
         "constant" => {
             arity(cx, word, &args, 1, 1)?;
-            InitSpec::Constant(nums(cx, &args)?.pop()?)
+            InitSpec::Constant(nums(cx, asserts, &args)?.pop()?)
         }
         _ => {
             cx.error(word.span(), unknown("initializer", &name, INIT_WORDS));
@@ -362,7 +484,11 @@ pub(crate) fn parse_loss(cx: &mut Ctxt, e: &Expr) -> Option<Loss> {
     }
 }
 
-pub(crate) fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
+pub(crate) fn parse_clip(
+    cx: &mut Ctxt,
+    asserts: &mut Vec<ValueAssert>,
+    e: &Expr,
+) -> Option<Clip> {
     let Some((word, args)) = call_parts(e) else {
         cx.error(e.span(), "expected `norm(max_norm)` or `value(clip_value)`");
         return None;
@@ -383,16 +509,16 @@ pub(crate) fn parse_clip(cx: &mut Ctxt, e: &Expr) -> Option<Clip> {
     };
     arity(cx, word, &args, 1, 1)?;
     let n = expect_num(cx, args[0])?;
-    if let Some(v) = n.value {
-        if v.is_nan() || v <= 0.0 {
-            cx.error(
-                args[0].span(),
-                format!("a clipping threshold must be positive, found {v:?}"),
-            );
-            return None;
-        }
-    }
-    Some(make(n))
+    check_num(
+        cx,
+        asserts,
+        &n,
+        args[0].span(),
+        |v| v > 0.0 && v.is_finite(),
+        quote!(v > 0.0 && v < f64::INFINITY),
+        "a clipping threshold must be positive and finite",
+    )
+    .then(|| make(n))
 }
 
 pub(crate) fn check_loss_fits(cx: &mut Ctxt, loss: Loss, output: &Width, span: Span) {

@@ -23,6 +23,9 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     let mut loss = None;
     let mut clip = None;
     let mut layer_items = Vec::new();
+    let mut value_asserts = Vec::new();
+    // The first of `loss:`/`clip:`, after which no layer may come.
+    let mut tail: Option<&Ident> = None;
     for item in &spec.items {
         match item {
             Item::Input { key, width } => {
@@ -36,14 +39,28 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
                     cx.error(key.span(), "duplicate `loss`");
                 }
                 loss = parse_loss(cx, value);
+                tail = tail.or(Some(key));
             }
             Item::Clip { key, value } => {
                 if clip.is_some() {
                     cx.error(key.span(), "duplicate `clip`");
                 }
-                clip = parse_clip(cx, value);
+                clip = parse_clip(cx, &mut value_asserts, value);
+                tail = tail.or(Some(key));
             }
-            Item::Layer(l) => layer_items.push(l),
+            Item::Layer(l) => {
+                if let Some(key) = tail {
+                    let at = l.name.as_ref().unwrap_or(&l.word);
+                    cx.error(
+                        at.span(),
+                        format!(
+                            "layers come before `{key}:`; move `{}` above it",
+                            l.word
+                        ),
+                    );
+                }
+                layer_items.push(l)
+            }
         }
     }
     let has_input = spec.items.iter().any(|i| matches!(i, Item::Input { .. }));
@@ -68,7 +85,7 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         cx,
         fields: HashMap::new(),
         asserts: Vec::new(),
-        value_asserts: Vec::new(),
+        value_asserts,
     };
     let mut flat = Vec::new();
     walker.unroll(&layer_items, &mut flat);

@@ -22,26 +22,41 @@ impl Walker<'_> {
         let names: Vec<&str> = params.iter().map(|p| p.0).collect();
         let slots = self.bind(item, &names)?;
         let mut args = Vec::new();
-        for (slot, (_, default)) in slots.iter().zip(params) {
-            args.push(match slot {
+        let mut ok = true;
+        for (slot, (name, default)) in slots.iter().zip(params) {
+            let n = match slot {
                 Some(e) => expect_num(self.cx, e)?,
                 None => Num::lit(*default),
-            });
+            };
+            let at = slot.map_or(item.word.span(), |e| e.span());
+            ok &= match (kind, *name) {
+                (ActKind::Softplus, "beta") => self.check(
+                    &n,
+                    at,
+                    |b| b != 0.0 && b.is_finite(),
+                    quote!(v != 0.0 && v > f64::NEG_INFINITY && v < f64::INFINITY),
+                    "softplus needs a finite, nonzero beta",
+                ),
+                _ => check_finite_num(
+                    self.cx,
+                    &mut self.value_asserts,
+                    &n,
+                    at,
+                    &format!("`{name}` of `{}`", item.word),
+                ),
+            };
+            args.push(n);
         }
-        if kind == ActKind::HardTanh {
-            if let (Some(lo), Some(hi)) = (args[0].value, args[1].value) {
-                if lo >= hi {
-                    self.cx.error(
-                        item.word.span(),
-                        format!("hard_tanh needs min_val < max_val, found {lo:?} and {hi:?}"),
-                    );
-                }
-            }
-        }
-        if kind == ActKind::Softplus && args[0].value == Some(0.0) {
-            let at = slots[0].map_or(item.word.span(), |e| e.span());
-            self.cx
-                .error(at, "softplus needs a nonzero beta, found 0.0");
+        if kind == ActKind::HardTanh && ok {
+            check_pair(
+                self.cx,
+                &mut self.value_asserts,
+                (&args[0], &args[1]),
+                item.word.span(),
+                |lo, hi| lo < hi,
+                quote!(v < w),
+                "hard_tanh needs min_val < max_val",
+            );
         }
         Some(Kind::Act(Act {
             kind,
@@ -123,7 +138,7 @@ impl Walker<'_> {
             None => true,
         };
         let init = match init {
-            Some(e) => Some(parse_init(self.cx, e)?),
+            Some(e) => Some(parse_init(self.cx, &mut self.value_asserts, e)?),
             None => None,
         };
         let _ = span;
@@ -192,7 +207,15 @@ impl Walker<'_> {
             Some(e) => expect_num(self.cx, e)?,
             None => Num::lit(0.25),
         };
-        Some(Kind::PRelu { per_feature, init })
+        let at = slots[1].map_or(item.word.span(), |e| e.span());
+        check_finite_num(
+            self.cx,
+            &mut self.value_asserts,
+            &init,
+            at,
+            "the initial slope of `prelu`",
+        )
+        .then_some(Kind::PRelu { per_feature, init })
     }
 
     pub(crate) fn batch_norm(&mut self, item: &LayerItem) -> Option<Kind> {
@@ -204,7 +227,7 @@ impl Walker<'_> {
             None => true,
         };
         let at = slots[0].map_or(item.word.span(), |e| e.span());
-        self.value_check(
+        self.check(
             &momentum,
             at,
             |m| (0.0..=1.0).contains(&m),
@@ -237,7 +260,7 @@ impl Walker<'_> {
         item: &LayerItem,
     ) -> Option<()> {
         let at = at.map_or(item.word.span(), |e| e.span());
-        self.value_check(
+        self.check(
             eps,
             at,
             |e| e > 0.0 && e.is_finite(),
@@ -247,10 +270,8 @@ impl Walker<'_> {
         .then_some(())
     }
 
-    /// Checks a number against a condition: at once for a literal (an error naming
-    /// the value), through a const assertion at `at` for a named const. `cond` is the
-    /// condition over `v: f64`. Returns whether the literal passed (true for consts).
-    pub(crate) fn value_check(
+    /// [`check_num`] with this walk's error sink and assertions.
+    pub(crate) fn check(
         &mut self,
         num: &Num,
         at: Span,
@@ -258,29 +279,16 @@ impl Walker<'_> {
         cond: proc_macro2::TokenStream,
         msg: &str,
     ) -> bool {
-        match num.value {
-            Some(v) if !ok(v) => {
-                self.cx.error(at, format!("{msg}, found {v:?}"));
-                false
-            }
-            Some(_) => true,
-            None => {
-                self.value_asserts.push(ValueAssert {
-                    value: num.tokens.clone(),
-                    cond,
-                    span: at,
-                    msg: msg.to_string(),
-                });
-                true
-            }
-        }
+        check_num(self.cx, &mut self.value_asserts, num, at, ok, cond, msg)
     }
 
     pub(crate) fn dropout(&mut self, item: &LayerItem) -> Option<Kind> {
         let slots = self.bind(item, &["p"])?;
         let p = opt_num(self.cx, slots[0], 0.5)?;
         let at = slots[0].map_or(item.word.span(), |e| e.span());
-        self.value_check(
+        check_f64_num(
+            self.cx,
+            &mut self.value_asserts,
             &p,
             at,
             |v| (0.0..1.0).contains(&v),

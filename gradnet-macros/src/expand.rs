@@ -3,7 +3,7 @@
 
 use crate::graph::Graph;
 use crate::ir::*;
-use crate::passes::{eval_forward, train_pass, workspace};
+use crate::passes::{commit_stats, eval_forward, train_pass, workspace};
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote, quote_spanned};
 
@@ -251,13 +251,55 @@ pub fn expand(net: &Net) -> TokenStream {
         let (x, y, msg) = (a.a.tokens(), a.b.tokens(), &a.msg);
         quote_spanned!(a.span=> const _: () = ::core::assert!(#x == #y, #msg);)
     });
-    let value_asserts = value_asserts.iter().map(|a| {
-        let (value, cond, msg) = (&a.value, &a.cond, &a.msg);
-        quote_spanned!(a.span=> const _: () = {
-            let v: f64 = #value;
-            ::core::assert!(#cond, #msg);
-        };)
-    });
+    // A network whose fields do not mention `T` (no layer with parameters) still
+    // needs to use it.
+    let uses_t = fields.iter().any(|l| !matches!(l.kind, Kind::Dropout { .. }));
+    let (marker_field, marker_init) = if uses_t {
+        (quote!(), quote!())
+    } else {
+        (
+            quote!(__scalar: ::core::marker::PhantomData<T>,),
+            quote!(__scalar: ::core::marker::PhantomData,),
+        )
+    };
+    let binds = |a: &ValueAssert, scalar: bool| -> Vec<TokenStream> {
+        let names = [format_ident!("v"), format_ident!("w")];
+        a.values
+            .iter()
+            .zip(&names)
+            .map(|(value, n)| {
+                if scalar {
+                    quote!(let #n: f64 = if <T as #p::Real>::IS_F32 { (#value) as f32 as f64 } else { #value };)
+                } else {
+                    quote!(let #n: f64 = #value;)
+                }
+            })
+            .collect()
+    };
+    let value_asserts: Vec<TokenStream> = value_asserts
+        .iter()
+        .filter(|a| !a.in_scalar)
+        .map(|a| {
+            let (lets, cond, msg) = (binds(a, false), &a.cond, &a.msg);
+            quote_spanned!(a.span=> #[allow(clippy::float_cmp)] const _: () = {
+                #(#lets)*
+                ::core::assert!(#cond, #msg);
+            };)
+        })
+        .collect();
+    let scalar_asserts: Vec<TokenStream> = net
+        .value_asserts
+        .iter()
+        .filter(|a| a.in_scalar)
+        .map(|a| {
+            let (lets, cond) = (binds(a, true), &a.cond);
+            let msg = format!("{} in the network's scalar type (f32 rounds it)", a.msg);
+            quote_spanned!(a.span=> const {
+                #(#lets)*
+                ::core::assert!(#cond, #msg);
+            };)
+        })
+        .collect();
 
     let (target_ty, loss_value) = match loss {
         Loss::Mse => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::Mse)),
@@ -275,6 +317,8 @@ pub fn expand(net: &Net) -> TokenStream {
     let eval = eval_forward(&graph);
     let train = train_pass(&graph, &loss_value);
     let visitors = visitors(&fields, name, &grads_name);
+    // The gradient norm before clipping (as `clip_grad_norm_` returns it), kept for
+    // the report whichever way the spec clips.
     let clip_step = match clip {
         None => quote!(),
         Some(Clip::Norm(n)) => {
@@ -283,8 +327,25 @@ pub fn expand(net: &Net) -> TokenStream {
         }
         Some(Clip::Value(n)) => {
             let n = &n.tokens;
-            quote!(#p::clip::clip_grad_value(grads, T::of(#n))?;)
+            quote! {
+                ws.pre_clip_norm = ::core::option::Option::Some(T::of(#p::clip::grad_norm(grads)));
+                #p::clip::clip_grad_value(grads, T::of(#n))?;
+            }
         }
+    };
+    // What a training pass defers until it has succeeded: batch norm's running
+    // statistics; and what it restores when it fails: the dropout RNG.
+    let commit = commit_stats(&graph);
+    let has_dropout = graph.steps.iter().any(|s| {
+        matches!(s, crate::graph::Step::Layer { layer, .. } if matches!(layer.kind, Kind::Dropout { .. }))
+    });
+    let (save_rng, restore_rng) = if has_dropout {
+        (
+            quote!(let rng_before = ws.rng.clone();),
+            quote!(ws.rng = rng_before;),
+        )
+    } else {
+        (quote!(), quote!())
     };
     let grads_doc = format!("The gradients of a [`{name_str}`], one buffer per parameter.");
 
@@ -293,6 +354,7 @@ pub fn expand(net: &Net) -> TokenStream {
         #[derive(Clone, Debug)]
         #vis struct #name<T: #p::Real = f32> {
             #( #[doc = #field_docs] pub #field_names: #field_tys, )*
+            #marker_field
         }
 
         #[doc = #grads_doc]
@@ -318,24 +380,41 @@ pub fn expand(net: &Net) -> TokenStream {
 
         impl<T: #p::Real> #name<T> {
             /// A network initialized as its spec says, drawing from `rng`.
+            ///
+            /// Settings that would not survive conversion to `T` (an `eps` that is 0 in
+            /// `f32`) are refused by const assertions here, when the network is built
+            /// for that type (they show at `cargo build`, not at `cargo check`).
             pub fn new(rng: &mut #p::SeededRng) -> Self {
-                #name { #( #field_names: #field_inits, )* }
+                #(#scalar_asserts)*
+                #name { #( #field_names: #field_inits, )* #marker_init }
             }
 
             /// Evaluation-mode forward pass into a new batch (allocating; see
             /// `forward_into`).
-            pub fn forward(&self, x: &#p::Batch<T, #in_w>) -> #p::Batch<T, #out_w> {
+            ///
+            /// # Errors
+            /// As `forward_into`.
+            pub fn forward(&self, x: &#p::Batch<T, #in_w>) -> ::core::result::Result<#p::Batch<T, #out_w>, #p::Error> {
                 let mut ws = #ws_name::new();
                 let mut out = #p::Batch::new();
-                self.forward_into(x, &mut ws, &mut out);
-                out
+                self.forward_into(x, &mut ws, &mut out)?;
+                ::core::result::Result::Ok(out)
             }
 
             /// Evaluation-mode forward pass (`model.eval()`): batch norm uses its
             /// running statistics and dropout is the identity. Allocates nothing once
             /// `ws` and `out` have held a batch this large.
-            pub fn forward_into(&self, x: &#p::Batch<T, #in_w>, ws: &mut #ws_name<T>, out: &mut #p::Batch<T, #out_w>) {
+            ///
+            /// # Errors
+            /// `Error::EmptyBatch` for a batch of no rows, `Error::NonFinite` for a NaN
+            /// or infinity in `x` (one vectorized pass); `out` is then left as it was.
+            pub fn forward_into(&self, x: &#p::Batch<T, #in_w>, ws: &mut #ws_name<T>, out: &mut #p::Batch<T, #out_w>) -> ::core::result::Result<(), #p::Error> {
+                if x.is_empty() {
+                    return ::core::result::Result::Err(#p::Error::EmptyBatch);
+                }
+                x.check_finite()?;
                 #eval
+                ::core::result::Result::Ok(())
             }
 
             /// Training-mode forward and backward pass: returns the loss and writes
@@ -344,7 +423,10 @@ pub fn expand(net: &Net) -> TokenStream {
             ///
             /// # Errors
             /// An empty batch, a non-finite input, a target that does not fit the
-            /// output, or a batch norm layer given one row.
+            /// output (checked before the forward pass), a batch norm layer given one
+            /// row, or a NaN/infinity found by anomaly detection. A failed call leaves
+            /// the network (parameters and buffers) and the workspace's dropout RNG
+            /// exactly as they were.
             pub fn loss_and_grad(
                 &mut self,
                 x: &#p::Batch<T, #in_w>,
@@ -352,14 +434,34 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                #train
+                #save_rng
+                match self.train_pass(x, target, ws, grads) {
+                    ::core::result::Result::Ok(loss) => {
+                        #commit
+                        ::core::result::Result::Ok(loss)
+                    }
+                    ::core::result::Result::Err(e) => {
+                        #restore_rng
+                        ::core::result::Result::Err(e)
+                    }
+                }
             }
 
             /// One training step: `loss_and_grad`, the spec's gradient clipping if
             /// any, and the optimizer's update. Returns the loss.
             ///
+            /// The loss and every gradient are checked finite before any parameter
+            /// is touched, whether anomaly detection is on or not: no update is ever
+            /// applied from a NaN or an infinity.
+            ///
             /// # Errors
-            /// As `loss_and_grad`, and a non-finite gradient norm when clipping by norm.
+            /// As `loss_and_grad`; `Error::NonFiniteLoss` or
+            /// `Error::NonFiniteGradient` (naming the parameter) for a non-finite loss
+            /// or gradient; and the optimizer's errors. Each leaves the network, the
+            /// optimizer's state and the dropout RNG as they were, except
+            /// `Error::ParametersDiverged`: an update from finite gradients overflowed
+            /// (a learning rate far too large), and the parameters are no longer
+            /// finite.
             pub fn train_step<O: #p::optim::Optimizer<T>>(
                 &mut self,
                 x: &#p::Batch<T, #in_w>,
@@ -368,10 +470,47 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                let loss = self.loss_and_grad(x, target, ws, grads)?;
+                #save_rng
+                match self.update(x, target, opt, ws, grads) {
+                    ::core::result::Result::Ok(loss) => {
+                        #commit
+                        ::core::result::Result::Ok(loss)
+                    }
+                    ::core::result::Result::Err(e) => {
+                        #restore_rng
+                        ::core::result::Result::Err(e)
+                    }
+                }
+            }
+
+            /// The fallible part of `train_step`: the pass, the checks, clipping and
+            /// the update, with the running statistics not yet committed.
+            fn update<O: #p::optim::Optimizer<T>>(
+                &mut self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                opt: &mut O,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                let loss = self.train_pass(x, target, ws, grads)?;
+                #p::anomaly::check_update(loss, grads)?;
                 #clip_step
                 opt.step(self, grads)?;
                 ::core::result::Result::Ok(loss)
+            }
+
+            /// Training-mode forward, loss and backward. Changes nothing but the
+            /// workspace and `grads`: batch norm's statistics are committed by the
+            /// caller once the whole call has succeeded.
+            fn train_pass(
+                &self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                #train
             }
 
             /// Zeroed gradients of this network's shapes.
@@ -409,36 +548,38 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
         }
         for (short, full) in params {
             let s = format_ident!("{}", short);
+            let s_mut = format_ident!("{}_mut", short);
             let optional = short == "bias"
                 || matches!(l.kind, Kind::BatchNorm { .. } | Kind::LayerNorm { .. });
             if optional {
                 read.push(
-                    quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }),
+                    quote!(if let ::core::option::Option::Some(v) = self.#f.#s() { f(#full, v); }),
                 );
                 write.push(quote! {
-                    if let (::core::option::Option::Some(value), ::core::option::Option::Some(grad)) = (self.#f.#s.as_mut(), grads.#f.#s.as_ref()) {
+                    if let (::core::option::Option::Some(value), ::core::option::Option::Some(grad)) = (self.#f.#s_mut(), grads.#f.#s()) {
                         f(#p::ParamMut { name: #full, value, grad });
                     }
                 });
                 grads_read.push(
-                    quote!(if let ::core::option::Option::Some(v) = &self.#f.#s { f(#full, v); }),
+                    quote!(if let ::core::option::Option::Some(v) = self.#f.#s() { f(#full, v); }),
                 );
-                grads_write.push(quote!(if let ::core::option::Option::Some(v) = &mut self.#f.#s { f(#full, v); }));
+                grads_write.push(quote!(if let ::core::option::Option::Some(v) = self.#f.#s_mut() { f(#full, v); }));
             } else {
-                read.push(quote!(f(#full, &self.#f.#s);));
-                write.push(quote!(f(#p::ParamMut { name: #full, value: &mut self.#f.#s, grad: &grads.#f.#s });));
-                grads_read.push(quote!(f(#full, &self.#f.#s);));
-                grads_write.push(quote!(f(#full, &mut self.#f.#s);));
+                read.push(quote!(f(#full, self.#f.#s());));
+                write.push(quote!(f(#p::ParamMut { name: #full, value: self.#f.#s_mut(), grad: grads.#f.#s() });));
+                grads_read.push(quote!(f(#full, self.#f.#s());));
+                grads_write.push(quote!(f(#full, self.#f.#s_mut());));
             }
         }
         for (short, full) in buffers {
             let s = format_ident!("{}", short);
+            let s_mut = format_ident!("{}_mut", short);
             if short == "num_batches_tracked" {
-                bufs.push(quote!(f(#full, ::core::slice::from_ref(&self.#f.#s));));
-                bufs_mut.push(quote!(f(#full, ::core::slice::from_mut(&mut self.#f.#s));));
+                bufs.push(quote!(f(#full, ::core::slice::from_ref(&self.#f.#s()));));
+                bufs_mut.push(quote!(f(#full, ::core::slice::from_mut(self.#f.#s_mut()));));
             } else {
-                bufs.push(quote!(f(#full, &self.#f.#s);));
-                bufs_mut.push(quote!(f(#full, &mut self.#f.#s);));
+                bufs.push(quote!(f(#full, self.#f.#s());));
+                bufs_mut.push(quote!(f(#full, self.#f.#s_mut());));
             }
         }
     }

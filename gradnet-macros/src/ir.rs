@@ -51,8 +51,19 @@ pub struct Num {
 
 impl Num {
     pub fn lit(value: f64) -> Self {
+        // A literal token must be finite; a non-finite value (refused by the checks,
+        // but still carried until then) is spelled as a constant.
+        let tokens = if value.is_finite() {
+            quote!(#value)
+        } else if value.is_nan() {
+            quote!(::core::f64::NAN)
+        } else if value > 0.0 {
+            quote!(::core::f64::INFINITY)
+        } else {
+            quote!(::core::f64::NEG_INFINITY)
+        };
         Num {
-            tokens: quote!(#value),
+            tokens,
             value: Some(value),
         }
     }
@@ -74,13 +85,17 @@ pub struct Net {
     pub value_asserts: Vec<ValueAssert>,
 }
 
-/// `cond` (over `v`, the number as an `f64`), asserted in a const item spanned at
-/// the argument, with a message.
+/// `cond` over the numbers `values` (bound to `v`, then `w`, as `f64`s), asserted in a
+/// const spanned at the argument, with a message. With `in_scalar`, the numbers are
+/// first converted to the network's scalar type (rounded to `f32` in an `f32`
+/// network), and the assertion sits in the generic `new`, where that type is known:
+/// it shows at `cargo build`, not at `cargo check`.
 pub struct ValueAssert {
-    pub value: TokenStream,
+    pub values: Vec<TokenStream>,
     pub cond: TokenStream,
     pub span: Span,
     pub msg: String,
+    pub in_scalar: bool,
 }
 
 /// `a == b`, asserted in a const item spanned at the layer, with a message.

@@ -258,7 +258,7 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
                 fwd.push(match layer.kind {
                     Kind::BatchNorm { .. } => {
                         let c = format_ident!("c{}", y);
-                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#c)?;)
+                        quote!(self.#f.forward_train_stats(#xd, &mut ws.#yf, &mut ws.#c)?;)
                     }
                     Kind::LayerNorm { .. } => {
                         let c = format_ident!("c{}", y);
@@ -440,15 +440,30 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             }
         }
     };
+    let out_w = g.widths[g.output].tokens();
     quote! {
         if x.is_empty() {
             return ::core::result::Result::Err(#p::Error::EmptyBatch);
         }
         x.check_finite()?;
+        <#loss as #p::loss::Loss<T, #out_w>>::check_target(&#loss, x.rows(), target)?;
         #(#fwd)*
         #loss_line
         #(#bwd)*
         #copy_input
         ::core::result::Result::Ok(loss)
     }
+}
+
+/// Folds every batch norm's statistics of the last training pass into its running
+/// statistics: what a training call does once it has succeeded.
+pub(crate) fn commit_stats(g: &Graph) -> TokenStream {
+    let code = g.steps.iter().filter_map(|s| match s {
+        Step::Layer { layer, y, .. } if matches!(layer.kind, Kind::BatchNorm { .. }) => {
+            let (f, c) = (&layer.field, format_ident!("c{}", y));
+            Some(quote!(self.#f.update_running_stats(&ws.#c);))
+        }
+        _ => None,
+    });
+    quote!(#(#code)*)
 }
