@@ -29,7 +29,7 @@
 //!     last = net.train_step(&x, &y, &mut opt, &mut ws, &mut grads)?;
 //! }
 //! assert!(last < first / 100.0);
-//! let out = net.forward(&x); // evaluation mode
+//! let out = net.forward(&x)?; // evaluation mode
 //! assert!((out.row(1)[0] - 1.0).abs() < 0.1 && out.row(0)[0].abs() < 0.1);
 //! # Ok::<(), gradnet::Error>(())
 //! ```

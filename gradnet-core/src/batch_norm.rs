@@ -42,13 +42,13 @@
 //! let s = 1.0 / (1.0f64 + 1e-5).sqrt();
 //! assert_eq!(y.as_slice(), &[-s, s]);
 //! // running_mean = 0.9 * 0 + 0.1 * 2; running_var = 0.9 * 1 + 0.1 * (1 * 2/1)
-//! assert_eq!(bn.running_mean, vec![0.1 * 2.0]);
-//! assert_eq!(bn.running_var, vec![0.9 + 0.1 * 2.0]);
+//! assert_eq!(bn.running_mean(), &[0.1 * 2.0]);
+//! assert_eq!(bn.running_var(), &[0.9 + 0.1 * 2.0]);
 //! let mut g = bn.zero_grads();
 //! let dy = Batch::<f64, 1>::from_rows(&[[1.0], [0.0]])?;
 //! bn.backward(&mut cache, &dy, &mut g, Write::Overwrite, None, Write::Overwrite);
-//! assert_eq!(g.bias, Some(vec![1.0]));
-//! assert_eq!(g.weight, Some(vec![-s]));
+//! assert_eq!(g.bias(), Some(&[1.0][..]));
+//! assert_eq!(g.weight(), Some(&[-s][..]));
 //! # Ok::<(), gradnet_core::Error>(())
 //! ```
 

@@ -20,13 +20,13 @@
 //! ```
 //! use gradnet_core::{clip::{clip_grad_norm, Clip}, DenseGrads};
 //! let mut g = DenseGrads::<f64, 2, 1>::zeros(false);
-//! g.weight = vec![3.0, 4.0]; // norm 5
+//! g.weight_mut().copy_from_slice(&[3.0, 4.0]); // norm 5
 //! let before = clip_grad_norm(&mut g, 1.0)?;
 //! assert_eq!(before, 5.0);
 //! let coef = 1.0 / (5.0 + 1e-6);
-//! assert_eq!(g.weight, vec![3.0 * coef, 4.0 * coef]);
+//! assert_eq!(g.weight(), &[3.0 * coef, 4.0 * coef]);
 //! assert_eq!(Clip::Value(0.7).apply(&mut g)?, None); // 0.6 stays, 0.8 -> 0.7
-//! assert_eq!(g.weight, vec![3.0 * coef, 0.7]);
+//! assert_eq!(g.weight(), &[3.0 * coef, 0.7]);
 //! # Ok::<(), gradnet_core::Error>(())
 //! ```
 

@@ -26,8 +26,8 @@
 //! use gradnet_core::{diagnostics::GradientReport, Dense, DenseGrads};
 //! let layer = Dense::<f64, 2, 1>::from_parts(vec![3.0, 4.0], Some(vec![0.0]))?;
 //! let mut grads = DenseGrads::zeros(true);
-//! grads.weight = vec![0.6, 0.8];
-//! grads.bias = Some(vec![-2.0]);
+//! grads.weight_mut().copy_from_slice(&[0.6, 0.8]);
+//! grads.bias_mut().unwrap()[0] = -2.0;
 //! let report = GradientReport::collect(&layer, &grads, Some(&[("weight", 0.05), ("bias", 0.0)]))?;
 //! let w = &report.rows()[0];
 //! assert_eq!((w.name, w.param_norm, w.update_ratio), ("weight", 5.0, Some(0.01)));

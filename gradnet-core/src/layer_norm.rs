@@ -36,8 +36,8 @@
 //! let mut g = ln.zero_grads();
 //! let dy = Batch::<f64, 2>::from_rows(&[[1.0, 0.0], [0.0, 0.0]])?;
 //! ln.backward(&cache, &dy, &mut g, Write::Overwrite, None, Write::Overwrite);
-//! assert_eq!(g.weight, Some(vec![-s, 0.0]));
-//! assert_eq!(g.bias, Some(vec![1.0, 0.0]));
+//! assert_eq!(g.weight(), Some(&[-s, 0.0][..]));
+//! assert_eq!(g.bias(), Some(&[1.0, 0.0][..]));
 //! # Ok::<(), gradnet_core::Error>(())
 //! ```
 

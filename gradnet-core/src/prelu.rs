@@ -24,7 +24,7 @@
 //! let dy = Batch::<f64, 2>::from_rows(&[[1.0, 2.0], [1.0, 1.0]])?;
 //! let (mut g, mut dx) = (layer.zero_grads(), Batch::new());
 //! layer.backward(&x, &dy, &mut g, Write::Overwrite, Some(&mut dx), Write::Overwrite);
-//! assert_eq!(g.weight, vec![-4.0, -8.0]);            // x dy where x <= 0
+//! assert_eq!(g.weight(), &[-4.0, -8.0]);            // x dy where x <= 0
 //! assert_eq!(dx.as_slice(), &[0.25, 1.0, 1.0, 1.0]); // a dy where x <= 0, else dy
 //! # Ok::<(), gradnet_core::Error>(())
 //! ```

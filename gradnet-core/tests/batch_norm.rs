@@ -123,12 +123,8 @@ fn backward_matches_finite_differences_not_affine() {
 
 #[test]
 fn backward_matches_finite_differences_weight_only() {
-    let bn = BatchNorm::from_parts(
-        BatchNormConfig::default(),
-        Some(vec![1.3, -0.7, 0.9]),
-        None,
-    )
-    .unwrap();
+    let bn = BatchNorm::from_parts(BatchNormConfig::default(), Some(vec![1.3, -0.7, 0.9]), None)
+        .unwrap();
     check_all(&bn);
 }
 
@@ -358,7 +354,10 @@ fn evaluation_uses_the_running_statistics() {
     let mut y = Batch::new();
     bn.forward_eval(&x, &mut y);
     assert_eq!(bn, before, "evaluation must change nothing");
-    let (w, b) = (bn.weight().to_owned().unwrap(), bn.bias().to_owned().unwrap());
+    let (w, b) = (
+        bn.weight().to_owned().unwrap(),
+        bn.bias().to_owned().unwrap(),
+    );
     for (i, r) in rows.iter().enumerate() {
         for j in 0..D {
             // PyTorch eval: y = (x - running_mean) / sqrt(running_var + eps) * weight + bias

@@ -77,7 +77,7 @@ fn check<const IN: usize, const OUT: usize, A: Activation<f64>>(
     );
 
     let w0 = layer.weight().to_owned();
-    let b0 = layer.bias().to_owned();
+    let b0 = layer.bias().map(<[f64]>::to_vec);
     check_gradient(
         |w| loss::<IN, OUT, A>(w, b0.as_deref(), &xs, act, &c),
         &w0,

@@ -21,7 +21,9 @@ fn affine_layer() -> LayerNorm<f64, D> {
     ln.weight_mut()
         .unwrap()
         .copy_from_slice(&[1.3, -0.7, 0.9, 1.1]);
-    ln.bias_mut().unwrap().copy_from_slice(&[0.2, -0.4, 0.1, 0.6]);
+    ln.bias_mut()
+        .unwrap()
+        .copy_from_slice(&[0.2, -0.4, 0.1, 0.6]);
     ln
 }
 
@@ -154,12 +156,8 @@ fn backward_accumulates() {
         Write::Accumulate,
     );
     for j in 0..D {
-        assert!(
-            (acc.weight().unwrap()[j] - (1.0 + g.weight().unwrap()[j])).abs() < 1e-12
-        );
-        assert!(
-            (acc.bias().unwrap()[j] - (-1.0 + g.bias().unwrap()[j])).abs() < 1e-12
-        );
+        assert!((acc.weight().unwrap()[j] - (1.0 + g.weight().unwrap()[j])).abs() < 1e-12);
+        assert!((acc.bias().unwrap()[j] - (-1.0 + g.bias().unwrap()[j])).abs() < 1e-12);
     }
     for (&a, &d) in dx_acc.as_slice().iter().zip(dx.as_slice()) {
         assert!((a - (0.5 + d)).abs() < 1e-12);
@@ -172,7 +170,10 @@ fn forward_normalizes_each_row_with_its_biased_variance() {
     let x = data();
     let (mut y, mut cache) = (Batch::new(), LayerNormCache::new());
     ln.forward_train(&x, &mut y, &mut cache);
-    let (w, b) = (ln.weight().to_owned().unwrap(), ln.bias().to_owned().unwrap());
+    let (w, b) = (
+        ln.weight().to_owned().unwrap(),
+        ln.bias().to_owned().unwrap(),
+    );
     for (i, r) in x.iter_rows().enumerate() {
         // PyTorch: y = (x - mean(x)) / sqrt(var_biased(x) + eps) * weight + bias, per row
         let mean = r.iter().sum::<f64>() / D as f64;

@@ -57,7 +57,16 @@ pub(crate) fn check_pair(
     cond: TokenStream,
     msg: &str,
 ) -> bool {
-    check_values(cx, asserts, &[a, b], at, true, |v| ok(v[0], v[1]), cond, msg)
+    check_values(
+        cx,
+        asserts,
+        &[a, b],
+        at,
+        true,
+        |v| ok(v[0], v[1]),
+        cond,
+        msg,
+    )
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -356,17 +365,24 @@ pub(crate) fn parse_init(
     };
     let name = word.to_string();
     // Every number finite (also in the network's scalar type).
-    let nums = |cx: &mut Ctxt, asserts: &mut Vec<ValueAssert>, args: &[&Expr]| -> Option<Vec<Num>> {
-        let nums: Vec<Option<Num>> = args.iter().map(|a| expect_num(cx, a)).collect();
-        let mut ok = true;
-        for (n, a) in nums.iter().zip(args) {
-            if let Some(n) = n {
-                ok &= check_finite_num(cx, asserts, n, a.span(), &format!("an argument of `{word}`"));
+    let nums =
+        |cx: &mut Ctxt, asserts: &mut Vec<ValueAssert>, args: &[&Expr]| -> Option<Vec<Num>> {
+            let nums: Vec<Option<Num>> = args.iter().map(|a| expect_num(cx, a)).collect();
+            let mut ok = true;
+            for (n, a) in nums.iter().zip(args) {
+                if let Some(n) = n {
+                    ok &= check_finite_num(
+                        cx,
+                        asserts,
+                        n,
+                        a.span(),
+                        &format!("an argument of `{word}`"),
+                    );
+                }
             }
-        }
-        let nums: Option<Vec<Num>> = nums.into_iter().collect();
-        nums.filter(|_| ok)
-    };
+            let nums: Option<Vec<Num>> = nums.into_iter().collect();
+            nums.filter(|_| ok)
+        };
     Some(match name.as_str() {
         "he_normal" | "he_uniform" | "kaiming_normal" | "kaiming_uniform" => {
             arity(cx, word, &args, 0, 1)?;
@@ -484,11 +500,7 @@ pub(crate) fn parse_loss(cx: &mut Ctxt, e: &Expr) -> Option<Loss> {
     }
 }
 
-pub(crate) fn parse_clip(
-    cx: &mut Ctxt,
-    asserts: &mut Vec<ValueAssert>,
-    e: &Expr,
-) -> Option<Clip> {
+pub(crate) fn parse_clip(cx: &mut Ctxt, asserts: &mut Vec<ValueAssert>, e: &Expr) -> Option<Clip> {
     let Some((word, args)) = call_parts(e) else {
         cx.error(e.span(), "expected `norm(max_norm)` or `value(clip_value)`");
         return None;

@@ -53,10 +53,7 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
                     let at = l.name.as_ref().unwrap_or(&l.word);
                     cx.error(
                         at.span(),
-                        format!(
-                            "layers come before `{key}:`; move `{}` above it",
-                            l.word
-                        ),
+                        format!("layers come before `{key}:`; move `{}` above it", l.word),
                     );
                 }
                 layer_items.push(l)

@@ -253,7 +253,9 @@ pub fn expand(net: &Net) -> TokenStream {
     });
     // A network whose fields do not mention `T` (no layer with parameters) still
     // needs to use it.
-    let uses_t = fields.iter().any(|l| !matches!(l.kind, Kind::Dropout { .. }));
+    let uses_t = fields
+        .iter()
+        .any(|l| !matches!(l.kind, Kind::Dropout { .. }));
     let (marker_field, marker_init) = if uses_t {
         (quote!(), quote!())
     } else {

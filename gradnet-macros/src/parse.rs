@@ -52,6 +52,8 @@ pub struct LayerItem {
 }
 
 /// One argument of a layer.
+// Short-lived syntax; boxing the two expressions would only add noise.
+#[allow(clippy::large_enum_variant)]
 pub enum Arg {
     /// `64 -> 128`
     Arrow { from: Expr, to: Expr },
