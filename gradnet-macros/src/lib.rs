@@ -22,6 +22,8 @@ mod init_rule;
 mod ir;
 mod parse;
 mod passes;
+#[cfg(test)]
+mod spec_fuzz;
 
 use proc_macro::TokenStream;
 
