@@ -261,9 +261,14 @@ fn w5_forward(c: &mut Criterion) {
         let (mut ws, mut out) = (Mlp784Workspace::new(), Batch::new());
         group.bench_function(BenchmarkId::new("gradnet", "forward_into"), |b| {
             b.iter(|| {
-                net.forward_into(black_box(&x), &mut ws, &mut out);
+                net.forward_into(black_box(&x), &mut ws, &mut out)
+                    .expect("finite input");
                 black_box(&out);
             })
+        });
+        // The share of forward_into spent refusing non-finite input: the check alone.
+        group.bench_function(BenchmarkId::new("input_check", "check_finite"), |b| {
+            b.iter(|| black_box(&x).check_finite().expect("finite input"))
         });
         let mut gemm_only = GemmOnly::new(rows, &W1, x.as_slice());
         group.bench_function(BenchmarkId::new("gemm_alone", "3_products"), |b| {

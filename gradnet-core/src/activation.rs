@@ -153,8 +153,11 @@ impl<T: Real> Activation<T> for Relu {
     }
 }
 
-/// `f(x) = tanh(x)`, `f' = 1 - y^2`, computed as `e^(-2|x|) (1 + |y|)^2` (equal, since
-/// `1 + |y| = 2 / (1 + e^(-2|x|))`), which does not cancel when `|y|` is near 1.
+/// `f(x) = tanh(x)`, `f' = 1 - y^2`, computed as `(1 - |y|)(1 + |y|)` while `|y| <=
+/// 0.9` (there `1 - |y|` is exact and carries at most 10x the relative error of `y`)
+/// and as `e^(-2|x|) (1 + |y|)^2` beyond (equal, since `1 + |y| = 2 / (1 +
+/// e^(-2|x|))`), which does not cancel when `|y|` is near 1. The branch keeps the
+/// `exp` out of the common, unsaturated case.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct Tanh;
 
@@ -165,8 +168,13 @@ impl<T: Real> Activation<T> for Tanh {
     }
     #[inline(always)]
     fn df(&self, x: T, y: T) -> T {
-        let p = T::one() + y.abs();
-        (-(x.abs() + x.abs())).exp() * p * p
+        let a = y.abs();
+        let p = T::one() + a;
+        if a <= T::of(0.9) {
+            (T::one() - a) * p
+        } else {
+            (-(x.abs() + x.abs())).exp() * p * p
+        }
     }
 }
 
