@@ -55,8 +55,10 @@
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
-use crate::params::{Gradients, ParamMut, Parameters};
+use crate::layer::Layer;
+use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
+use crate::rng::SeededRng;
 
 /// Rows per block in [`BatchNorm::forward_eval`]: the per-feature scale (one square
 /// root) is formed once per block rather than once per value.
@@ -375,13 +377,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         cache: &mut BatchNormCache<T, D>,
     ) -> Result<()> {
         let n = x.rows();
-        if n < 2 {
-            return Err(Error::TooFewRows {
-                op: "batch norm in training mode",
-                min: 2,
-                found: n,
-            });
-        }
+        check_train_rows(n)?;
         self.assert_shapes();
         cache.prepare();
         let nt = T::of(n as f64);
@@ -555,6 +551,73 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
     }
 }
 
+/// [`Error::TooFewRows`] below the 2 rows a training-mode pass needs.
+fn check_train_rows(n: usize) -> Result<()> {
+    if n < 2 {
+        return Err(Error::TooFewRows {
+            op: "batch norm in training mode",
+            min: 2,
+            found: n,
+        });
+    }
+    Ok(())
+}
+
+/// Batch norm as a step of a network's passes. The training forward is
+/// [`BatchNorm::forward_train_stats`]: it leaves the layer as it was and keeps the
+/// batch statistics in the cache, and [`Layer::commit`] folds them into the running
+/// statistics ([`BatchNorm::update_running_stats`]) once the whole step has
+/// succeeded. `forward_train` then `commit` is the inherent
+/// [`BatchNorm::forward_train`]. Backward is [`BatchNorm::backward`] (the cache's
+/// scratch space is used, what the forward stored is kept; `dy` is left as it was).
+///
+/// Call this impl's `forward_train` by the trait's path
+/// (`Layer::forward_train(&bn, ...)`): with [`Layer`] in scope, method syntax on a
+/// `BatchNorm` place picks this `&self` method before the inherent `&mut self` one.
+impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for BatchNorm<T, D> {
+    type Output = Batch<T, D>;
+    type Cache = BatchNormCache<T, D>;
+    type Grads = BatchNormGrads<T, D>;
+
+    /// Refuses fewer than 2 rows ([`Error::TooFewRows`]), as
+    /// [`BatchNorm::forward_train_stats`] does.
+    fn check_train(&self, x: &Batch<T, D>) -> Result<()> {
+        check_train_rows(x.rows())
+    }
+
+    fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
+        BatchNorm::forward_eval(self, x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        _rng: &mut SeededRng,
+    ) -> Result<()> {
+        self.forward_train_stats(x, y, cache)
+    }
+
+    fn backward(
+        &self,
+        _x: &Batch<T, D>,
+        _y: &Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        dy: &mut Batch<T, D>,
+        grads: &mut BatchNormGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+    ) {
+        BatchNorm::backward(self, cache, dy, grads, grad_write, dx, dx_write);
+    }
+
+    fn commit(&mut self, cache: &BatchNormCache<T, D>) {
+        self.update_running_stats(cache);
+    }
+}
+
 /// `out = weight * h + bias` over one row, either factor optional.
 #[inline]
 pub(crate) fn affine_row<T: Real>(
@@ -675,6 +738,29 @@ impl<T: Real, const D: usize> Parameters<T> for BatchNorm<T, D> {
 
     fn zero_grads(&self) -> Self::Grads {
         BatchNorm::zero_grads(self)
+    }
+
+    /// As `torch.nn.BatchNorm1d(D)`: `weight`, `bias` `[D]` (if affine), then the
+    /// buffers `running_mean`, `running_var` `[D]` and `num_batches_tracked` `[]`.
+    fn visit_shapes(&self, f: &mut impl FnMut(&'static str, TensorKind, Shape)) {
+        if self.weight.is_some() {
+            f("weight", TensorKind::Parameter, Shape::vector(D));
+        }
+        if self.bias.is_some() {
+            f("bias", TensorKind::Parameter, Shape::vector(D));
+        }
+        f("running_mean", TensorKind::Buffer, Shape::vector(D));
+        f("running_var", TensorKind::Buffer, Shape::vector(D));
+        f("num_batches_tracked", TensorKind::Buffer, Shape::scalar());
+    }
+
+    fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        if let Some(w) = &mut self.weight {
+            f("weight", w);
+        }
+        if let Some(b) = &mut self.bias {
+            f("bias", b);
+        }
     }
 }
 

@@ -35,7 +35,8 @@ use crate::batch::Batch;
 use crate::error::{Error, Result};
 use crate::gemm::{gemm, MatMut, MatRef};
 use crate::init::Init;
-use crate::params::{Gradients, ParamMut, Parameters};
+use crate::layer::Layer;
+use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
 
@@ -411,6 +412,45 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     }
 }
 
+/// The dense layer alone, `Y = X W^T + b`, as a step of a network's passes (a dense
+/// layer followed by an activation is [`crate::layer::Fused`]). It keeps nothing
+/// for the backward pass beyond its input, and backward is [`Dense::backward`] with
+/// `dz = dy`; `dy` is left as it was.
+impl<T: Real, const IN: usize, const OUT: usize> Layer<T, Batch<T, IN>> for Dense<T, IN, OUT> {
+    type Output = Batch<T, OUT>;
+    type Cache = ();
+    type Grads = DenseGrads<T, IN, OUT>;
+
+    fn forward_eval(&self, x: &Batch<T, IN>, y: &mut Batch<T, OUT>) {
+        Dense::forward(self, x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<T, IN>,
+        y: &mut Batch<T, OUT>,
+        _cache: &mut (),
+        _rng: &mut SeededRng,
+    ) -> Result<()> {
+        Dense::forward(self, x, y);
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        x: &Batch<T, IN>,
+        _y: &Batch<T, OUT>,
+        _cache: &mut (),
+        dy: &mut Batch<T, OUT>,
+        grads: &mut DenseGrads<T, IN, OUT>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, IN>>,
+        dx_write: Write,
+    ) {
+        Dense::backward(self, x, dy, grads, grad_write, dx, dx_write);
+    }
+}
+
 /// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
 #[inline(always)]
 fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
@@ -471,6 +511,21 @@ impl<T: Real, const IN: usize, const OUT: usize> Parameters<T> for Dense<T, IN, 
 
     fn zero_grads(&self) -> Self::Grads {
         DenseGrads::zeros(self.bias.is_some())
+    }
+
+    /// `weight` `[OUT, IN]` and `bias` `[OUT]`, as `torch.nn.Linear`.
+    fn visit_shapes(&self, f: &mut impl FnMut(&'static str, TensorKind, Shape)) {
+        f("weight", TensorKind::Parameter, Shape::matrix(OUT, IN));
+        if self.bias.is_some() {
+            f("bias", TensorKind::Parameter, Shape::vector(OUT));
+        }
+    }
+
+    fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        f("weight", &mut self.weight);
+        if let Some(b) = &mut self.bias {
+            f("bias", b);
+        }
     }
 }
 

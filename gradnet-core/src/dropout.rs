@@ -36,6 +36,7 @@
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
+use crate::layer::{Layer, NoGrads};
 use crate::real::Real;
 use crate::rng::SeededRng;
 use rand::Rng;
@@ -186,6 +187,48 @@ impl Dropout {
                     *o += d * m;
                 }
             }
+        }
+    }
+}
+
+/// Dropout as a step of a network's passes, for every scalar type and width. The
+/// cache is the mask, drawn from the `rng` argument exactly as
+/// [`Dropout::forward_train`] draws it (so a network's dropout stream is the same
+/// through either); evaluation is the identity and draws nothing. There are no
+/// parameters, and without a `dx` the backward does nothing.
+impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Dropout {
+    type Output = Batch<T, D>;
+    type Cache = Batch<T, D>;
+    type Grads = NoGrads;
+
+    fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
+        Dropout::forward_eval(self, x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        mask: &mut Batch<T, D>,
+        rng: &mut SeededRng,
+    ) -> Result<()> {
+        Dropout::forward_train(self, x, y, mask, rng);
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        _x: &Batch<T, D>,
+        _y: &Batch<T, D>,
+        mask: &mut Batch<T, D>,
+        dy: &mut Batch<T, D>,
+        _grads: &mut NoGrads,
+        _grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+    ) {
+        if dx.is_some() {
+            Dropout::backward(self, mask, dy, dx, dx_write);
         }
     }
 }

@@ -45,8 +45,10 @@ use crate::batch::Batch;
 use crate::batch_norm::{affine_row, check_eps, check_len};
 use crate::dense::Write;
 use crate::error::Result;
-use crate::params::{Gradients, ParamMut, Parameters};
+use crate::layer::Layer;
+use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
+use crate::rng::SeededRng;
 
 /// The hyper-parameters of a [`LayerNorm`], with PyTorch's defaults.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -400,6 +402,44 @@ impl<T: Real, const D: usize> LayerNorm<T, D> {
     }
 }
 
+/// Layer norm as a step of a network's passes: [`LayerNorm::forward_eval`],
+/// [`LayerNorm::forward_train`] (which cannot fail) and [`LayerNorm::backward`];
+/// `dy` is left as it was.
+impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for LayerNorm<T, D> {
+    type Output = Batch<T, D>;
+    type Cache = LayerNormCache<T, D>;
+    type Grads = LayerNormGrads<T, D>;
+
+    fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
+        LayerNorm::forward_eval(self, x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut LayerNormCache<T, D>,
+        _rng: &mut SeededRng,
+    ) -> Result<()> {
+        LayerNorm::forward_train(self, x, y, cache);
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        _x: &Batch<T, D>,
+        _y: &Batch<T, D>,
+        cache: &mut LayerNormCache<T, D>,
+        dy: &mut Batch<T, D>,
+        grads: &mut LayerNormGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+    ) {
+        LayerNorm::backward(self, cache, dy, grads, grad_write, dx, dx_write);
+    }
+}
+
 impl<T: Real, const D: usize> Parameters<T> for LayerNorm<T, D> {
     type Grads = LayerNormGrads<T, D>;
 
@@ -431,6 +471,25 @@ impl<T: Real, const D: usize> Parameters<T> for LayerNorm<T, D> {
 
     fn zero_grads(&self) -> Self::Grads {
         LayerNorm::zero_grads(self)
+    }
+
+    /// `weight` and `bias` `[D]` (each if present), as `torch.nn.LayerNorm(D)`.
+    fn visit_shapes(&self, f: &mut impl FnMut(&'static str, TensorKind, Shape)) {
+        if self.weight.is_some() {
+            f("weight", TensorKind::Parameter, Shape::vector(D));
+        }
+        if self.bias.is_some() {
+            f("bias", TensorKind::Parameter, Shape::vector(D));
+        }
+    }
+
+    fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        if let Some(w) = &mut self.weight {
+            f("weight", w);
+        }
+        if let Some(b) = &mut self.bias {
+            f("bias", b);
+        }
     }
 }
 

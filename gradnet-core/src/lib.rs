@@ -34,6 +34,7 @@ pub mod error;
 pub mod gemm;
 pub mod gradcheck;
 pub mod init;
+pub mod layer;
 pub mod layer_norm;
 pub mod loss;
 pub mod ops;
@@ -48,7 +49,8 @@ pub use activation::Activation;
 pub use batch::Batch;
 pub use dense::{Dense, DenseGrads, Write};
 pub use error::{Error, Result};
-pub use params::{Gradients, ParamMut, Parameters};
+pub use layer::{Activate, Fused, Layer, NoGrads, Sum};
+pub use params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 pub use real::Real;
 pub use rng::SeededRng;
 

@@ -32,8 +32,10 @@
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
-use crate::params::{Gradients, ParamMut, Parameters};
+use crate::layer::Layer;
+use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
+use crate::rng::SeededRng;
 
 /// `torch.nn.PReLU` over `D` features: `weight` holds 1 shared slope or `D` slopes.
 #[derive(Clone, Debug, PartialEq)]
@@ -267,6 +269,44 @@ impl<T: Real, const D: usize> PRelu<T, D> {
     }
 }
 
+/// PReLU as a step of a network's passes: [`PRelu::forward`] in both modes (the
+/// backward reads only the input, so there is no cache) and [`PRelu::backward`];
+/// `dy` is left as it was.
+impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for PRelu<T, D> {
+    type Output = Batch<T, D>;
+    type Cache = ();
+    type Grads = PReluGrads<T, D>;
+
+    fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
+        PRelu::forward(self, x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        _cache: &mut (),
+        _rng: &mut SeededRng,
+    ) -> Result<()> {
+        PRelu::forward(self, x, y);
+        Ok(())
+    }
+
+    fn backward(
+        &self,
+        x: &Batch<T, D>,
+        _y: &Batch<T, D>,
+        _cache: &mut (),
+        dy: &mut Batch<T, D>,
+        grads: &mut PReluGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+    ) {
+        PRelu::backward(self, x, dy, grads, grad_write, dx, dx_write);
+    }
+}
+
 impl<T: Real, const D: usize> Parameters<T> for PRelu<T, D> {
     type Grads = PReluGrads<T, D>;
 
@@ -284,6 +324,19 @@ impl<T: Real, const D: usize> Parameters<T> for PRelu<T, D> {
 
     fn zero_grads(&self) -> Self::Grads {
         PReluGrads::zeros(self.weight.len())
+    }
+
+    /// `weight` `[1]` (shared) or `[D]` (per feature), as `torch.nn.PReLU`.
+    fn visit_shapes(&self, f: &mut impl FnMut(&'static str, TensorKind, Shape)) {
+        f(
+            "weight",
+            TensorKind::Parameter,
+            Shape::vector(self.weight.len()),
+        );
+    }
+
+    fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        f("weight", &mut self.weight);
     }
 }
 
