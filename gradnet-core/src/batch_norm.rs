@@ -660,7 +660,6 @@ pub(crate) fn write_into<T: Real>(dst: Option<&mut [T]>, src: &[T], write: Write
     }
 }
 
-/// `eps` must be finite and not negative.
 /// `Ok` if `v` is absent or holds `len` values.
 pub(crate) fn check_len<T>(what: &str, v: &Option<Vec<T>>, len: usize) -> Result<()> {
     match v {
@@ -673,6 +672,7 @@ pub(crate) fn check_len<T>(what: &str, v: &Option<Vec<T>>, len: usize) -> Result
     }
 }
 
+/// `Ok` if `eps` is finite and `> 0`, also once converted to `T`.
 pub(crate) fn check_eps<T: Real>(name: &'static str, eps: f64) -> Result<()> {
     // Stricter than PyTorch (which takes 0): with eps = 0 a constant feature has
     // variance 0 and normalizes to 0/0 = NaN. The value must also stay positive in

@@ -257,8 +257,9 @@ impl<T: Real, const D: usize> PRelu<T, D> {
         }
     }
 
-    /// The weight may be set directly (it is `pub`); its length is checked once per
-    /// pass, so a wrong one fails loudly instead of reading a slope out of bounds.
+    /// The weight's length is fixed by the constructors (the field is private); it is
+    /// still checked once per pass, so a broken invariant fails loudly instead of
+    /// reading a slope out of bounds.
     #[inline]
     fn check_weight(&self) {
         assert!(
