@@ -190,6 +190,9 @@ pub struct BatchNormCache<T, const D: usize> {
     sum_dy: Vec<T>,
     sum_dy_xhat: Vec<T>,
     scale: Vec<T>,
+    // Filled by `forward_frozen_stats` (the running statistics): the backward then
+    // has no batch-statistics terms.
+    frozen: bool,
 }
 
 impl<T: Real, const D: usize> BatchNormCache<T, D> {
@@ -380,6 +383,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         check_train_rows(n)?;
         self.assert_shapes();
         cache.prepare();
+        cache.frozen = false;
         let nt = T::of(n as f64);
         let mean = &mut cache.mean[..D];
         let var = &mut cache.var[..D];
@@ -425,6 +429,42 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         Ok(())
     }
 
+    /// The evaluation-mode forward with a cache for the backward: normalizes `x` with
+    /// the running statistics (as [`BatchNorm::forward_eval`]) and keeps `xhat` and
+    /// `invstd` in `cache`, so that [`BatchNorm::backward`] gives the gradients of the
+    /// evaluation-mode map (no batch-statistics terms). Any number of rows.
+    pub fn forward_frozen_stats(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+    ) {
+        self.assert_shapes();
+        cache.prepare();
+        cache.frozen = true;
+        for j in 0..D {
+            cache.mean[j] = self.running_mean[j];
+            cache.var[j] = self.running_var[j];
+            cache.invstd[j] = (self.running_var[j] + self.eps).sqrt().recip();
+        }
+        let n = x.rows();
+        cache.xhat.set_rows(n);
+        y.set_rows(n);
+        let (weight, bias) = (self.weight.as_deref(), self.bias.as_deref());
+        let (mean, invstd) = (&cache.mean[..D], &cache.invstd[..D]);
+        for ((r, h), o) in x
+            .iter_rows()
+            .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
+            .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
+        {
+            let (r, h) = (&r[..D], &mut h[..D]);
+            for j in 0..D {
+                h[j] = (r[j] - mean[j]) * invstd[j];
+            }
+            affine_row(h, o, weight, bias);
+        }
+    }
+
     /// Folds the batch statistics of the last [`BatchNorm::forward_train_stats`] with
     /// `cache` into the running statistics and counts the batch in
     /// `num_batches_tracked`.
@@ -434,7 +474,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
     pub fn update_running_stats(&mut self, cache: &BatchNormCache<T, D>) {
         let n = cache.xhat.rows();
         assert!(
-            n >= 2 && cache.mean.len() == D && cache.var.len() == D,
+            n >= 2 && !cache.frozen && cache.mean.len() == D && cache.var.len() == D,
             "batch norm: update_running_stats needs the cache of a training-mode forward pass"
         );
         let nt = T::of(n as f64);
@@ -517,11 +557,17 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         // formula of the module doc with dxhat = weight * dy factored out.
         let nt = T::of(n as f64);
         let scale = &mut cache.scale[..D];
+        // Frozen (running statistics): the statistics do not depend on x, so only
+        // the per-feature scale remains.
+        let frozen = cache.frozen;
         for j in 0..D {
             let a = self.weight.as_ref().map_or(T::one(), |w| w[j]) * cache.invstd[j];
             scale[j] = a;
-            sum_dy[j] = a * sum_dy[j] / nt;
-            sum_dy_xhat[j] = a * sum_dy_xhat[j] / nt;
+            (sum_dy[j], sum_dy_xhat[j]) = if frozen {
+                (T::zero(), T::zero())
+            } else {
+                (a * sum_dy[j] / nt, a * sum_dy_xhat[j] / nt)
+            };
         }
         let (k1, k2) = (&*sum_dy, &*sum_dy_xhat);
         match dx_write {
@@ -597,6 +643,18 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for BatchNorm<T, D> {
         _rng: &mut SeededRng,
     ) -> Result<()> {
         self.forward_train_stats(x, y, cache)
+    }
+
+    /// Normalizes with the running statistics, keeping `xhat` and `invstd` for the
+    /// backward, which is then the evaluation mode's per-feature affine map.
+    fn forward_frozen(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+    ) -> Result<()> {
+        self.forward_frozen_stats(x, y, cache);
+        Ok(())
     }
 
     fn backward(

@@ -216,6 +216,20 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Dropout {
         Ok(())
     }
 
+    /// The identity, with a mask of ones (so the backward passes `dy` on); draws
+    /// nothing.
+    fn forward_frozen(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        mask: &mut Batch<T, D>,
+    ) -> Result<()> {
+        mask.set_rows(x.rows());
+        mask.as_mut_slice().fill(T::one());
+        y.copy_from(x);
+        Ok(())
+    }
+
     fn backward(
         &self,
         _x: &Batch<T, D>,
@@ -230,5 +244,27 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Dropout {
         if dx.is_some() {
             Dropout::backward(self, mask, dy, dx, dx_write);
         }
+    }
+}
+
+/// Dropout has no parameters and no buffers; the impl lets generic code (summaries,
+/// weights files) treat it as every other layer.
+impl<T: Real> crate::params::Parameters<T> for Dropout {
+    type Grads = NoGrads;
+
+    fn visit_params(&self, f: &mut impl FnMut(&'static str, &[T])) {
+        let _ = f;
+    }
+
+    fn visit_params_mut(
+        &mut self,
+        grads: &NoGrads,
+        f: &mut impl FnMut(crate::params::ParamMut<'_, T>),
+    ) {
+        let _ = (grads, f);
+    }
+
+    fn zero_grads(&self) -> NoGrads {
+        NoGrads
     }
 }

@@ -113,7 +113,19 @@ pub trait Layer<T: Real, X> {
         rng: &mut SeededRng,
     ) -> Result<()>;
 
-    /// Backward of the last [`Layer::forward_train`] with this `cache` (whose `x` and
+    /// Evaluation-mode forward that keeps what [`Layer::backward`] reads, for
+    /// gradients in evaluation mode (`model.eval()` then `backward()` in PyTorch:
+    /// batch norm with its running statistics, dropout as the identity). Changes
+    /// nothing but `y` and `cache`, and draws nothing. The default is
+    /// [`Layer::forward_train`], right for every layer whose two modes agree.
+    ///
+    /// # Errors
+    /// The layer's own.
+    fn forward_frozen(&self, x: &X, y: &mut Self::Output, cache: &mut Self::Cache) -> Result<()> {
+        self.forward_train(x, y, cache, &mut crate::rng::seeded(0))
+    }
+
+    /// Backward of the last [`Layer::forward_train`] (or [`Layer::forward_frozen`]) with this `cache` (whose `x` and
     /// `y` are given again): the parameter gradients into `grads` (per `grad_write`)
     /// and, if `dx` is `Some`, the input's gradient into it (per `dx_write`; an
     /// accumulated `dx` must already hold the batch's shape). `dy` may be used as
@@ -248,13 +260,19 @@ impl<T: Real, A: Activation<T>, const IN: usize, const OUT: usize> Layer<T, Batc
     }
 }
 
-impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Sum<'_, T, D> {
+/// The block's width `B` is a parameter of its own so that a spec whose residual
+/// widths differ (a named const the macro cannot see) fails only at the macro's
+/// assertion, with no follow-on type errors here.
+///
+/// # Panics
+/// If `B != D` (a generated network asserts `B == D` at compile time).
+impl<T: Real, const D: usize, const B: usize> Layer<T, Batch<T, D>> for Sum<'_, T, B> {
     type Output = Batch<T, D>;
     type Cache = ();
     type Grads = NoGrads;
 
     fn forward_eval(&self, x: &Batch<T, D>, y: &mut Batch<T, D>) {
-        crate::ops::add(x, self.0, y);
+        sum_into(x, self.0, y);
     }
 
     fn forward_train(
@@ -264,7 +282,7 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Sum<'_, T, D> {
         _cache: &mut (),
         _rng: &mut SeededRng,
     ) -> Result<()> {
-        crate::ops::add(x, self.0, y);
+        sum_into(x, self.0, y);
         Ok(())
     }
 
@@ -284,5 +302,27 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for Sum<'_, T, D> {
             (Some(dx), Write::Overwrite) => dx.copy_from(dy),
             (Some(dx), Write::Accumulate) => crate::ops::add_assign(dx, dy),
         }
+    }
+}
+
+/// `y = a + b` for a block output `b` of width `B == D`.
+fn sum_into<T: Real, const D: usize, const B: usize>(
+    a: &Batch<T, D>,
+    b: &Batch<T, B>,
+    y: &mut Batch<T, D>,
+) {
+    assert_eq!(
+        D, B,
+        "residual sum: the block's width differs from its input's"
+    );
+    assert_eq!(a.rows(), b.rows(), "residual sum: rows differ");
+    y.set_rows(a.rows());
+    for ((y, &a), &b) in y
+        .as_mut_slice()
+        .iter_mut()
+        .zip(a.as_slice())
+        .zip(b.as_slice())
+    {
+        *y = a + b;
     }
 }

@@ -2,7 +2,6 @@
 //! clipping, each read from its expression with a spanned error when it is not what
 //! its place expects; and the helpers that word those errors ("did you mean").
 
-use crate::check::LAYER_WORDS;
 use crate::ctxt::Ctxt;
 use crate::ir::*;
 use proc_macro2::{Span, TokenStream};
@@ -331,7 +330,7 @@ pub(crate) fn edit_distance(a: &str, b: &str) -> usize {
 }
 
 pub(crate) fn is_layer_word(word: &str) -> bool {
-    LAYER_WORDS.split(',').any(|w| w.trim() == word) || matches!(word, "none" | "swish")
+    crate::kinds::lookup(word).is_some()
 }
 
 /// The width after a mistake (a missing input, a failed dense layer): a placeholder

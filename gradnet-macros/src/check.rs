@@ -6,16 +6,13 @@ use crate::args::*;
 use crate::ctxt::Ctxt;
 use crate::init_rule::resolve_inits;
 use crate::ir::*;
+use crate::kinds::{self, LayerCx, WordKind};
 use crate::parse::{Arg, Item, LayerItem, Spec};
 use proc_macro2::Span;
 use quote::format_ident;
 use std::collections::HashMap;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
-
-pub(crate) const LAYER_WORDS: &str =
-    "dense, batch_norm, layer_norm, dropout, prelu, residual, repeat, identity, \
-    sigmoid, tanh, relu, leaky_relu, elu, selu, gelu, gelu_tanh, silu, softplus, hard_tanh";
 
 /// Checks a parsed spec. Errors go to `cx`; the result is `None` when any was found.
 pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
@@ -303,53 +300,34 @@ impl Walker<'_> {
     ) -> Option<Layer> {
         let word = item.word.to_string();
         let span = item.word.span();
-        if item.block.is_some() && word != "residual" && is_layer_word(&word) {
+        let Some(entry) = kinds::lookup(&word) else {
+            self.cx.error(
+                span,
+                unknown("layer or activation", &word, &kinds::word_list()),
+            );
+            return None;
+        };
+        if item.block.is_some() && !entry.block {
             self.cx.error(
                 span,
                 format!("`{word}` takes no block; only `residual {{ ... }}` and `repeat(n) {{ ... }}` do"),
             );
         }
-        let act = |kind| {
-            Some(Kind::Act(Act {
-                kind,
-                args: Vec::new(),
-                span,
-            }))
-        };
-        let mut out_w = width.clone();
-        let kind = match word.as_str() {
-            "dense" => self.dense(item, width, &mut out_w),
-            "identity" | "none" => self.no_args(item).and(act(ActKind::Identity)),
-            "sigmoid" => self.no_args(item).and(act(ActKind::Sigmoid)),
-            "tanh" => self.no_args(item).and(act(ActKind::Tanh)),
-            "relu" => self.no_args(item).and(act(ActKind::Relu)),
-            "selu" => self.no_args(item).and(act(ActKind::Selu)),
-            "gelu" => self.no_args(item).and(act(ActKind::Gelu)),
-            "gelu_tanh" => self.no_args(item).and(act(ActKind::GeluTanh)),
-            "silu" | "swish" => self.no_args(item).and(act(ActKind::Silu)),
-            "leaky_relu" => self.act_with(item, ActKind::LeakyRelu, &[("negative_slope", 0.01)]),
-            "elu" => self.act_with(item, ActKind::Elu, &[("alpha", 1.0)]),
-            "softplus" => self.act_with(
-                item,
-                ActKind::Softplus,
-                &[("beta", 1.0), ("threshold", 20.0)],
-            ),
-            "hard_tanh" => self.act_with(
-                item,
-                ActKind::HardTanh,
-                &[("min_val", -1.0), ("max_val", 1.0)],
-            ),
-            "prelu" => self.prelu(item, width),
-            "batch_norm" => self.batch_norm(item),
-            "layer_norm" => self.layer_norm(item),
-            "dropout" => self.dropout(item),
-            "residual" => self.residual(item, width, &path, &field),
-            _ => {
-                self.cx
-                    .error(span, unknown("layer or activation", &word, LAYER_WORDS));
-                None
+        let (kind, out_w) = match &entry.kind {
+            WordKind::Act(kind, params) => (self.act_with(item, *kind, params)?, width.clone()),
+            WordKind::Layer(check) => {
+                let cx = LayerCx {
+                    item,
+                    width,
+                    path: &path,
+                    field: &field,
+                };
+                check(self, &cx)?
             }
-        }?;
+            // Written out by `unroll` before the walk; a repeat that reaches here
+            // failed there and was reported.
+            WordKind::Repeat => return None,
+        };
         Some(Layer {
             path,
             field,
@@ -436,13 +414,8 @@ impl Walker<'_> {
         self.bind(item, &[]).map(|_| ())
     }
 
-    fn residual(
-        &mut self,
-        item: &LayerItem,
-        width: &Width,
-        path: &str,
-        field: &Ident,
-    ) -> Option<Kind> {
+    pub(crate) fn residual(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let (item, width, path, field) = (cx.item, cx.width, cx.path, cx.field);
         self.no_args(item)?;
         let Some(block) = &item.block else {
             self.cx.error(
@@ -498,6 +471,6 @@ impl Walker<'_> {
                 msg,
             }),
         }
-        Some(Kind::Residual { body })
+        Some((Kind::Residual { body }, width.clone()))
     }
 }

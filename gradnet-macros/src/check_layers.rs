@@ -6,6 +6,7 @@
 use crate::args::*;
 use crate::check::Walker;
 use crate::ir::*;
+use crate::kinds::LayerCx;
 use crate::parse::{Arg, LayerItem};
 use proc_macro2::Span;
 use quote::quote;
@@ -65,12 +66,8 @@ impl Walker<'_> {
         }))
     }
 
-    pub(crate) fn dense(
-        &mut self,
-        item: &LayerItem,
-        width: &Width,
-        out_w: &mut Width,
-    ) -> Option<Kind> {
+    pub(crate) fn dense(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let (item, width) = (cx.item, cx.width);
         let span = item.word.span();
         // Pull out an `a -> b` argument before binding the rest.
         let mut arrow = None;
@@ -141,12 +138,13 @@ impl Walker<'_> {
             Some(e) => Some(parse_init(self.cx, &mut self.value_asserts, e)?),
             None => None,
         };
-        let _ = span;
-        *out_w = out?;
-        Some(Kind::Dense {
-            bias,
-            init: init.unwrap_or(InitSpec::Auto),
-        })
+        Some((
+            Kind::Dense {
+                bias,
+                init: init.unwrap_or(InitSpec::Auto),
+            },
+            out?,
+        ))
     }
 
     /// Reports a mismatch between a width the spec states and the width coming in:
@@ -169,7 +167,8 @@ impl Walker<'_> {
         }
     }
 
-    pub(crate) fn prelu(&mut self, item: &LayerItem, width: &Width) -> Option<Kind> {
+    pub(crate) fn prelu(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let (item, width) = (cx.item, cx.width);
         let slots = self.bind(item, &["num_parameters", "init"])?;
         let per_feature = match slots[0] {
             None => false,
@@ -215,10 +214,11 @@ impl Walker<'_> {
             at,
             "the initial slope of `prelu`",
         )
-        .then_some(Kind::PRelu { per_feature, init })
+        .then(|| (Kind::PRelu { per_feature, init }, width.clone()))
     }
 
-    pub(crate) fn batch_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+    pub(crate) fn batch_norm(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let item = cx.item;
         let slots = self.bind(item, &["momentum", "eps", "affine"])?;
         let momentum = opt_num(self.cx, slots[0], 0.1)?;
         let eps = opt_num(self.cx, slots[1], 1e-5)?;
@@ -235,14 +235,18 @@ impl Walker<'_> {
             "momentum must be in [0, 1]",
         );
         self.positive_eps(&eps, slots[1], item)?;
-        Some(Kind::BatchNorm {
-            momentum,
-            eps,
-            affine,
-        })
+        Some((
+            Kind::BatchNorm {
+                momentum,
+                eps,
+                affine,
+            },
+            cx.width.clone(),
+        ))
     }
 
-    pub(crate) fn layer_norm(&mut self, item: &LayerItem) -> Option<Kind> {
+    pub(crate) fn layer_norm(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let item = cx.item;
         let slots = self.bind(item, &["eps", "elementwise_affine"])?;
         let eps = opt_num(self.cx, slots[0], 1e-5)?;
         let affine = match slots[1] {
@@ -250,7 +254,7 @@ impl Walker<'_> {
             None => true,
         };
         self.positive_eps(&eps, slots[0], item)?;
-        Some(Kind::LayerNorm { eps, affine })
+        Some((Kind::LayerNorm { eps, affine }, cx.width.clone()))
     }
 
     pub(crate) fn positive_eps(
@@ -282,7 +286,8 @@ impl Walker<'_> {
         check_num(self.cx, &mut self.value_asserts, num, at, ok, cond, msg)
     }
 
-    pub(crate) fn dropout(&mut self, item: &LayerItem) -> Option<Kind> {
+    pub(crate) fn dropout(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
+        let item = cx.item;
         let slots = self.bind(item, &["p"])?;
         let p = opt_num(self.cx, slots[0], 0.5)?;
         let at = slots[0].map_or(item.word.span(), |e| e.span());
@@ -295,7 +300,7 @@ impl Walker<'_> {
             quote!(v >= 0.0 && v < 1.0),
             "dropout probability must be in [0, 1)",
         )
-        .then_some(Kind::Dropout { p })
+        .then(|| (Kind::Dropout { p }, cx.width.clone()))
     }
 }
 

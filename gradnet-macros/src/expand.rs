@@ -3,8 +3,9 @@
 
 use crate::graph::Graph;
 use crate::ir::*;
-use crate::passes::{commit_stats, eval_forward, train_pass, workspace};
-use proc_macro2::{Span, TokenStream};
+use crate::kinds::{emit, Emit};
+use crate::passes::{commit, eval_forward, grad_pass, workspace};
+use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 /// Where the runtime lives, reached by an absolute path.
@@ -31,30 +32,8 @@ pub(crate) fn batch(w: &Width) -> TokenStream {
     quote!(#p::Batch<T, #w>)
 }
 
-/// The activation as a value of its core type.
-pub(crate) fn act_value(a: &Act) -> TokenStream {
-    let p = rt();
-    let args: Vec<TokenStream> = a.args.iter().map(|n| n.tokens.clone()).collect();
-    let span = a.span;
-    match a.kind {
-        ActKind::Identity => quote_spanned!(span=> #p::activation::Identity),
-        ActKind::Sigmoid => quote_spanned!(span=> #p::activation::Sigmoid),
-        ActKind::Tanh => quote_spanned!(span=> #p::activation::Tanh),
-        ActKind::Relu => quote_spanned!(span=> #p::activation::Relu),
-        ActKind::Selu => quote_spanned!(span=> #p::activation::Selu),
-        ActKind::Gelu => quote_spanned!(span=> #p::activation::Gelu),
-        ActKind::GeluTanh => quote_spanned!(span=> #p::activation::GeluTanh),
-        ActKind::Silu => quote_spanned!(span=> #p::activation::Silu),
-        ActKind::LeakyRelu => {
-            quote_spanned!(span=> #p::activation::LeakyRelu::<T>::new(#(#args),*))
-        }
-        ActKind::Elu => quote_spanned!(span=> #p::activation::Elu::<T>::new(#(#args),*)),
-        ActKind::Softplus => quote_spanned!(span=> #p::activation::Softplus::<T>::new(#(#args),*)),
-        ActKind::HardTanh => quote_spanned!(span=> #p::activation::HardTanh::<T>::new(#(#args),*)),
-    }
-}
-
-fn init_value(init: &InitSpec) -> TokenStream {
+/// The initializer as a value of its core type.
+pub(crate) fn init_value(init: &InitSpec) -> TokenStream {
     let p = rt();
     let i = quote!(#p::init::Init);
     let nl = |n: &Nonlinearity| match n {
@@ -111,108 +90,6 @@ fn init_value(init: &InitSpec) -> TokenStream {
     }
 }
 
-/// The field's type, its gradients' type (if it has parameters), and its constructor.
-struct FieldInfo {
-    ty: TokenStream,
-    grads_ty: Option<TokenStream>,
-    init: TokenStream,
-}
-
-fn field_info(l: &Layer) -> FieldInfo {
-    let p = rt();
-    let (i, o) = (l.in_w.tokens(), l.out_w.tokens());
-    let span = l.span;
-    match &l.kind {
-        Kind::Dense { bias, init } => {
-            let init = init_value(init);
-            FieldInfo {
-                ty: quote!(#p::Dense<T, #i, #o>),
-                grads_ty: Some(quote!(#p::DenseGrads<T, #i, #o>)),
-                init: quote_spanned!(span=> #p::Dense::new(&#init, #bias, rng)),
-            }
-        }
-        Kind::PRelu { per_feature, init } => {
-            let v = &init.tokens;
-            let ctor = if *per_feature {
-                quote!(per_feature)
-            } else {
-                quote!(shared)
-            };
-            FieldInfo {
-                ty: quote!(#p::prelu::PRelu<T, #i>),
-                grads_ty: Some(quote!(#p::prelu::PReluGrads<T, #i>)),
-                init: quote_spanned!(span=> #p::prelu::PRelu::#ctor(#v)),
-            }
-        }
-        Kind::BatchNorm {
-            momentum,
-            eps,
-            affine,
-        } => {
-            let (m, e) = (&momentum.tokens, &eps.tokens);
-            FieldInfo {
-                ty: quote!(#p::batch_norm::BatchNorm<T, #i>),
-                grads_ty: Some(quote!(#p::batch_norm::BatchNormGrads<T, #i>)),
-                init: quote_spanned! {span=>
-                    #p::batch_norm::BatchNorm::from_checked_config(#p::batch_norm::BatchNormConfig {
-                        affine: #affine,
-                        momentum: ::core::option::Option::Some(#m),
-                        eps: #e,
-                    })
-                },
-            }
-        }
-        Kind::LayerNorm { eps, affine } => {
-            let e = &eps.tokens;
-            FieldInfo {
-                ty: quote!(#p::layer_norm::LayerNorm<T, #i>),
-                grads_ty: Some(quote!(#p::layer_norm::LayerNormGrads<T, #i>)),
-                init: quote_spanned! {span=>
-                    #p::layer_norm::LayerNorm::from_checked_config(#p::layer_norm::LayerNormConfig {
-                        eps: #e,
-                        elementwise_affine: #affine,
-                        bias: #affine,
-                    })
-                },
-            }
-        }
-        Kind::Dropout { p: prob } => {
-            let v = &prob.tokens;
-            FieldInfo {
-                ty: quote!(#p::dropout::Dropout),
-                grads_ty: None,
-                init: quote_spanned!(span=> #p::dropout::Dropout::from_checked_p(#v)),
-            }
-        }
-        Kind::Act(_) | Kind::Residual { .. } => FieldInfo {
-            ty: quote!(()),
-            grads_ty: None,
-            init: quote!(()),
-        },
-    }
-}
-
-/// Names of a layer's parameters and buffers, as `state_dict` keys.
-/// `(short name, state_dict key)` pairs.
-type Names = Vec<(&'static str, String)>;
-
-fn param_names(l: &Layer) -> (Names, Names) {
-    let k = |s: &'static str| (s, format!("{}.{}", l.path, s));
-    match &l.kind {
-        Kind::Dense { .. } | Kind::LayerNorm { .. } => (vec![k("weight"), k("bias")], vec![]),
-        Kind::PRelu { .. } => (vec![k("weight")], vec![]),
-        Kind::BatchNorm { .. } => (
-            vec![k("weight"), k("bias")],
-            vec![
-                k("running_mean"),
-                k("running_var"),
-                k("num_batches_tracked"),
-            ],
-        ),
-        _ => (vec![], vec![]),
-    }
-}
-
 pub fn expand(net: &Net) -> TokenStream {
     let p = rt();
     let Net {
@@ -232,18 +109,22 @@ pub fn expand(net: &Net) -> TokenStream {
     let grads_name = format_ident!("{}Grads", name);
     let ws_name = format_ident!("{}Workspace", name);
     let fields = field_layers(layers);
-    let infos: Vec<FieldInfo> = fields.iter().map(|l| field_info(l)).collect();
+    let emits: Vec<Emit> = fields.iter().map(|l| emit(l)).collect();
     let field_names: Vec<&syn::Ident> = fields.iter().map(|l| &l.field).collect();
-    let field_tys: Vec<&TokenStream> = infos.iter().map(|i| &i.ty).collect();
-    let field_inits: Vec<&TokenStream> = infos.iter().map(|i| &i.init).collect();
+    let (field_tys, field_inits): (Vec<TokenStream>, Vec<TokenStream>) = emits
+        .iter()
+        .map(|e| e.field.clone().unwrap_or_else(|| (quote!(()), quote!(()))))
+        .unzip();
     let field_docs: Vec<String> = fields
         .iter()
         .map(|l| format!("Layer `{}`.", l.path))
         .collect();
-    let (grad_fields, grad_tys): (Vec<&syn::Ident>, Vec<&TokenStream>) = fields
+    let (grad_fields, grad_tys): (Vec<&syn::Ident>, Vec<TokenStream>) = fields
         .iter()
-        .zip(&infos)
-        .filter_map(|(l, i)| i.grads_ty.as_ref().map(|t| (&l.field, t)))
+        .zip(&field_tys)
+        .zip(&emits)
+        .filter(|(_, e)| !e.params.is_empty())
+        .map(|((l, ty), _)| (&l.field, quote!(<#ty as #p::Parameters<T>>::Grads)))
         .unzip();
     let (in_w, out_w) = (input.tokens(), output.tokens());
 
@@ -253,9 +134,7 @@ pub fn expand(net: &Net) -> TokenStream {
     });
     // A network whose fields do not mention `T` (no layer with parameters) still
     // needs to use it.
-    let uses_t = fields
-        .iter()
-        .any(|l| !matches!(l.kind, Kind::Dropout { .. }));
+    let uses_t = emits.iter().any(|e| !e.params.is_empty());
     let (marker_field, marker_init) = if uses_t {
         (quote!(), quote!())
     } else {
@@ -303,6 +182,10 @@ pub fn expand(net: &Net) -> TokenStream {
         })
         .collect();
 
+    let target_unsized = match loss {
+        Loss::CrossEntropy => quote!([usize]),
+        Loss::Mse | Loss::BceWithLogits => quote!(#p::Batch<T, #out_w>),
+    };
     let (target_ty, loss_value) = match loss {
         Loss::Mse => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::Mse)),
         Loss::CrossEntropy => (quote!(&[usize]), quote!(#p::loss::SoftmaxCrossEntropy)),
@@ -317,8 +200,9 @@ pub fn expand(net: &Net) -> TokenStream {
     );
     let ws = workspace(&graph, &ws_name, &ws_doc);
     let eval = eval_forward(&graph);
-    let train = train_pass(&graph, &loss_value);
+    let grad_pass = grad_pass(&graph, &loss_value);
     let visitors = visitors(&fields, name, &grads_name);
+    let summary = summary(layers, name, input);
     // The gradient norm before clipping (as `clip_grad_norm_` returns it), kept for
     // the report whichever way the spec clips.
     let clip_step = match clip {
@@ -337,11 +221,9 @@ pub fn expand(net: &Net) -> TokenStream {
     };
     // What a training pass defers until it has succeeded: batch norm's running
     // statistics; and what it restores when it fails: the dropout RNG.
-    let commit = commit_stats(&graph);
-    let has_dropout = graph.steps.iter().any(|s| {
-        matches!(s, crate::graph::Step::Layer { layer, .. } if matches!(layer.kind, Kind::Dropout { .. }))
-    });
-    let (save_rng, restore_rng) = if has_dropout {
+    let commit = commit(&graph);
+    let random = emits.iter().any(|e| e.random);
+    let (save_rng, restore_rng) = if random {
         (
             quote!(let rng_before = ws.rng.clone();),
             quote!(ws.rng = rng_before;),
@@ -437,7 +319,7 @@ pub fn expand(net: &Net) -> TokenStream {
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
                 #save_rng
-                match self.train_pass(x, target, ws, grads) {
+                match self.grad_pass::<false>(x, target, ws, grads) {
                     ::core::result::Result::Ok(loss) => {
                         #commit
                         ::core::result::Result::Ok(loss)
@@ -495,29 +377,112 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                let loss = self.train_pass(x, target, ws, grads)?;
+                let loss = self.grad_pass::<false>(x, target, ws, grads)?;
                 #p::anomaly::check_update(loss, grads)?;
                 #clip_step
                 opt.step(self, grads)?;
                 ::core::result::Result::Ok(loss)
             }
 
-            /// Training-mode forward, loss and backward. Changes nothing but the
-            /// workspace and `grads`: batch norm's statistics are committed by the
-            /// caller once the whole call has succeeded.
-            fn train_pass(
+            /// Evaluation-mode forward and backward (`model.eval()` then `backward()`
+            /// in PyTorch): the loss, and the gradients with batch norm's running
+            /// statistics and no dropout, for fine-tuning with frozen normalization.
+            /// Changes nothing in the network or the dropout RNG.
+            ///
+            /// # Errors
+            /// As `loss_and_grad`.
+            pub fn eval_loss_and_grad(
                 &self,
                 x: &#p::Batch<T, #in_w>,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                #train
+                self.grad_pass::<true>(x, target, ws, grads)
+            }
+
+            /// The evaluation-mode loss of a batch (no gradients).
+            ///
+            /// # Errors
+            /// As `forward_into`, and a target that does not fit the output.
+            pub fn loss(
+                &self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                ws: &mut #ws_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                let mut out = ::core::mem::take(&mut ws.eval_out);
+                let result = self
+                    .forward_into(x, ws, &mut out)
+                    .and_then(|()| #p::loss::Loss::loss(&#loss_value, &out, target));
+                ws.eval_out = out;
+                result
+            }
+
+            /// The gradient pass: forward in training mode (or, `FROZEN`, in
+            /// evaluation mode with caches), loss and backward. Changes nothing but
+            /// the workspace and `grads`: batch norm's statistics are committed by
+            /// the caller once the whole call has succeeded.
+            fn grad_pass<const FROZEN: bool>(
+                &self,
+                x: &#p::Batch<T, #in_w>,
+                target: #target_ty,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+            ) -> ::core::result::Result<T, #p::Error> {
+                #grad_pass
+            }
+
+            /// One line per layer (name, kind, output width, parameters and their
+            /// shapes) and the totals, as Keras' `model.summary()`.
+            pub fn summary(&self) -> #p::summary::Summary {
+                #summary
             }
 
             /// Zeroed gradients of this network's shapes.
             pub fn zero_grads(&self) -> #grads_name<T> {
                 <Self as #p::Parameters<T>>::zero_grads(self)
+            }
+        }
+
+        impl<T: #p::Real> #p::Network<T> for #name<T> {
+            const INPUT: usize = #in_w;
+            const OUTPUT: usize = #out_w;
+            type Input = #p::Batch<T, #in_w>;
+            type Output = #p::Batch<T, #out_w>;
+            type Target = #target_unsized;
+            type Workspace = #ws_name<T>;
+
+            fn new(rng: &mut #p::SeededRng) -> Self {
+                #name::new(rng)
+            }
+
+            fn forward_into(&self, x: &Self::Input, ws: &mut Self::Workspace, out: &mut Self::Output) -> ::core::result::Result<(), #p::Error> {
+                #name::forward_into(self, x, ws, out)
+            }
+
+            fn loss_and_grad(&mut self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace, grads: &mut Self::Grads) -> ::core::result::Result<T, #p::Error> {
+                #name::loss_and_grad(self, x, target, ws, grads)
+            }
+
+            fn eval_loss_and_grad(&self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace, grads: &mut Self::Grads) -> ::core::result::Result<T, #p::Error> {
+                #name::eval_loss_and_grad(self, x, target, ws, grads)
+            }
+
+            fn loss(&self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace) -> ::core::result::Result<T, #p::Error> {
+                #name::loss(self, x, target, ws)
+            }
+
+            fn train_step<O: #p::optim::Optimizer<T>>(&mut self, x: &Self::Input, target: &Self::Target, opt: &mut O, ws: &mut Self::Workspace, grads: &mut Self::Grads) -> ::core::result::Result<T, #p::Error> {
+                #name::train_step(self, x, target, opt, ws, grads)
+            }
+
+            fn train_output(ws: &Self::Workspace) -> &Self::Output {
+                ws.train_output()
+            }
+
+            fn summary(&self) -> #p::summary::Summary {
+                #name::summary(self)
             }
         }
 
@@ -542,18 +507,20 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
     let mut grads_read = Vec::new();
     let mut grads_write = Vec::new();
     let mut zero = Vec::new();
+    let mut values_mut = Vec::new();
+    let mut shapes = Vec::new();
     for l in fields {
         let f = &l.field;
-        let (params, buffers) = param_names(l);
-        if !params.is_empty() {
+        let e = emit(l);
+        let full = |t: &str| format!("{}.{}", l.path, t);
+        if !e.params.is_empty() {
             zero.push(quote!(#f: #p::Parameters::zero_grads(&self.#f),));
         }
-        for (short, full) in params {
-            let s = format_ident!("{}", short);
-            let s_mut = format_ident!("{}_mut", short);
-            let optional = short == "bias"
-                || matches!(l.kind, Kind::BatchNorm { .. } | Kind::LayerNorm { .. });
-            if optional {
+        for t in &e.params {
+            let full = full(t.name);
+            let s = format_ident!("{}", t.name);
+            let s_mut = format_ident!("{}_mut", t.name);
+            if t.optional {
                 read.push(
                     quote!(if let ::core::option::Option::Some(v) = self.#f.#s() { f(#full, v); }),
                 );
@@ -566,17 +533,20 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
                     quote!(if let ::core::option::Option::Some(v) = self.#f.#s() { f(#full, v); }),
                 );
                 grads_write.push(quote!(if let ::core::option::Option::Some(v) = self.#f.#s_mut() { f(#full, v); }));
+                values_mut.push(quote!(if let ::core::option::Option::Some(v) = self.#f.#s_mut() { f(#full, v); }));
             } else {
                 read.push(quote!(f(#full, self.#f.#s());));
                 write.push(quote!(f(#p::ParamMut { name: #full, value: self.#f.#s_mut(), grad: grads.#f.#s() });));
                 grads_read.push(quote!(f(#full, self.#f.#s());));
                 grads_write.push(quote!(f(#full, self.#f.#s_mut());));
+                values_mut.push(quote!(f(#full, self.#f.#s_mut());));
             }
         }
-        for (short, full) in buffers {
-            let s = format_ident!("{}", short);
-            let s_mut = format_ident!("{}_mut", short);
-            if short == "num_batches_tracked" {
+        for t in &e.buffers {
+            let full = full(t.name);
+            let s = format_ident!("{}", t.name);
+            let s_mut = format_ident!("{}_mut", t.name);
+            if t.scalar {
                 bufs.push(quote!(f(#full, ::core::slice::from_ref(&self.#f.#s()));));
                 bufs_mut.push(quote!(f(#full, ::core::slice::from_mut(self.#f.#s_mut()));));
             } else {
@@ -584,8 +554,21 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
                 bufs_mut.push(quote!(f(#full, self.#f.#s_mut());));
             }
         }
+        // Shapes come from the layer, under its short names; the full names are
+        // spelled here (visited for summaries and weights files, not per step).
+        let names = e.params.iter().chain(&e.buffers).map(|t| {
+            let (short, full) = (t.name, full(t.name));
+            quote!(#short => #full,)
+        });
+        if !(e.params.is_empty() && e.buffers.is_empty()) {
+            shapes.push(quote! {
+                #p::Parameters::<T>::visit_shapes(&self.#f, &mut |short, kind, shape| {
+                    let name: &'static str = match short { #(#names)* other => other };
+                    f(name, kind, shape);
+                });
+            });
+        }
     }
-    let _ = Span::call_site();
     quote! {
         impl<T: #p::Real> #p::Parameters<T> for #name<T> {
             type Grads = #grads_name<T>;
@@ -606,6 +589,25 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
                 #(#bufs_mut)*
             }
 
+            fn visit_shapes(&self, f: &mut impl FnMut(&'static str, #p::params::TensorKind, #p::params::Shape)) {
+                // Every parameter first, then every buffer, as the other visitors.
+                let mut buffers = ::std::vec::Vec::new();
+                {
+                    let f = &mut |name: &'static str, kind: #p::params::TensorKind, shape: #p::params::Shape| match kind {
+                        #p::params::TensorKind::Parameter => f(name, kind, shape),
+                        #p::params::TensorKind::Buffer => buffers.push((name, shape)),
+                    };
+                    #(#shapes)*
+                }
+                for (name, shape) in buffers {
+                    f(name, #p::params::TensorKind::Buffer, shape);
+                }
+            }
+
+            fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+                #(#values_mut)*
+            }
+
             fn zero_grads(&self) -> Self::Grads {
                 #grads_name {
                     #(#zero)*
@@ -623,5 +625,32 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
                 #(#grads_write)*
             }
         }
+    }
+}
+
+/// The body of `summary()`: a line per spec entry, blocks after their line.
+fn summary(layers: &[Layer], name: &syn::Ident, input: &Width) -> TokenStream {
+    let p = rt();
+    fn rows(layers: &[Layer], out: &mut Vec<TokenStream>) {
+        for l in layers {
+            let (path, text, w) = (&l.path, emit(l).text, l.out_w.tokens());
+            let f = &l.field;
+            out.push(if l.kind.has_field() {
+                quote!(s.push::<T, _>(#path, #text, #w, ::core::option::Option::Some(&self.#f));)
+            } else {
+                quote!(s.push::<T, Self>(#path, #text, #w, ::core::option::Option::None);)
+            });
+            if let Kind::Residual { body } = &l.kind {
+                rows(body, out);
+            }
+        }
+    }
+    let mut out = Vec::new();
+    rows(layers, &mut out);
+    let (n, i) = (name.to_string(), input.tokens());
+    quote! {
+        let mut s = #p::summary::Summary::new(#n, #i);
+        #(#out)*
+        s
     }
 }

@@ -1,60 +1,63 @@
 //! Checked layers -> a straight-line program of steps over numbered values, and the
-//! plan for its reverse: which gradient buffer each value's gradient lives in, and
-//! whether a step's backward overwrites it or adds to it.
+//! plan for its reverse: which gradient buffer each value's gradient lives in.
 //!
-//! Value 0 is the network's input. Each step reads values and makes one new value.
-//! A dense layer followed by an activation becomes one fused step (bias and
-//! activation in the pass over the product; the activation's derivative and the bias
-//! gradient in one pass on the way back). A residual block becomes its body's steps
-//! followed by an `Add`; the body's output gradient is the sum's gradient (the same
-//! buffer, no copy).
+//! Value 0 is the network's input. Each step runs one layer through the runtime's
+//! `Layer` protocol: it reads a value and makes a new one. Two decisions are the
+//! graph's, as optimizations: a dense layer followed by an activation becomes one
+//! fused step (bias and activation in the pass over the product; the activation's
+//! derivative and the bias gradient in one pass on the way back), and a residual
+//! block becomes its body's steps followed by a sum whose output gradient is the
+//! body's (the same buffer, no copy).
 
 use crate::ir::{Act, Kind, Layer, Width};
 
-/// One step of the forward program.
-pub enum Step<'a> {
-    /// `y = act(x W^T + b)`; with an activation, the pre-activation is kept in `z{y}`.
-    /// `act_layer` is the activation's own entry (for names in diagnostics).
-    Dense {
-        layer: &'a Layer,
-        act: Option<Act>,
-        act_layer: Option<&'a Layer>,
-        x: usize,
-        y: usize,
-    },
-    /// `y = act(x)` for an activation that does not follow a dense layer.
-    Act {
-        layer: &'a Layer,
+/// How a step's layer is reached.
+pub enum Op<'a> {
+    /// A layer that is a struct field, called as it is.
+    Field(&'a Layer),
+    /// A dense layer (a field) and the activation after it (`act_layer`, its own entry,
+    /// for names in diagnostics).
+    Fused {
+        dense: &'a Layer,
         act: Act,
-        x: usize,
-        y: usize,
+        act_layer: &'a Layer,
     },
-    /// A layer with its own kernel: prelu, batch norm, layer norm, dropout.
-    Layer {
-        layer: &'a Layer,
-        x: usize,
-        y: usize,
-    },
-    /// `y = a + b` (the end of a residual block).
-    Add { a: usize, b: usize, y: usize },
+    /// An activation that does not follow a dense layer.
+    Act { layer: &'a Layer, act: Act },
+    /// The end of a residual block: the step's input plus the block's output `block`.
+    Sum { block: usize },
+}
+
+/// One step of the forward program: `y = op(x)`.
+pub struct Step<'a> {
+    pub op: Op<'a>,
+    pub x: usize,
+    pub y: usize,
 }
 
 impl Step<'_> {
-    /// The value this step makes.
-    pub fn output(&self) -> usize {
-        match self {
-            Step::Dense { y, .. }
-            | Step::Act { y, .. }
-            | Step::Layer { y, .. }
-            | Step::Add { y, .. } => *y,
+    /// The values this step reads.
+    pub fn inputs(&self) -> Vec<usize> {
+        match self.op {
+            Op::Sum { block } => vec![self.x, block],
+            Op::Field(_) | Op::Fused { .. } | Op::Act { .. } => vec![self.x],
         }
     }
 
-    /// The values this step reads.
-    pub fn inputs(&self) -> Vec<usize> {
-        match self {
-            Step::Dense { x, .. } | Step::Act { x, .. } | Step::Layer { x, .. } => vec![*x],
-            Step::Add { a, b, .. } => vec![*a, *b],
+    /// The spec entry whose name a diagnostic of this step's output uses.
+    pub fn out_name(&self) -> Option<&str> {
+        match &self.op {
+            Op::Field(l) | Op::Act { layer: l, .. } => Some(&l.path),
+            Op::Fused { act_layer, .. } => Some(&act_layer.path),
+            Op::Sum { .. } => None,
+        }
+    }
+
+    /// The struct field holding this step's parameters, if any.
+    pub fn field_layer(&self) -> Option<&Layer> {
+        match &self.op {
+            Op::Field(l) | Op::Fused { dense: l, .. } => Some(l),
+            Op::Act { .. } | Op::Sum { .. } => None,
         }
     }
 }
@@ -94,54 +97,49 @@ impl<'a> Graph<'a> {
         let mut i = 0;
         while i < layers.len() {
             let layer = &layers[i];
-            x = match &layer.kind {
-                Kind::Dense { .. } => {
-                    let (act, act_layer) = match layers.get(i + 1) {
-                        Some(
-                            next @ Layer {
-                                kind: Kind::Act(a), ..
-                            },
-                        ) => {
-                            i += 1;
-                            (Some(a.clone()), Some(next))
+            let op = match &layer.kind {
+                Kind::Dense { .. } => match layers.get(i + 1) {
+                    Some(
+                        next @ Layer {
+                            kind: Kind::Act(a), ..
+                        },
+                    ) => {
+                        i += 1;
+                        Op::Fused {
+                            dense: layer,
+                            act: a.clone(),
+                            act_layer: next,
                         }
-                        _ => (None, None),
-                    };
-                    let y = self.value(&layer.out_w);
-                    self.steps.push(Step::Dense {
-                        layer,
-                        act,
-                        act_layer,
-                        x,
-                        y,
-                    });
-                    y
-                }
-                Kind::Act(a) => {
-                    let y = self.value(&layer.out_w);
-                    self.steps.push(Step::Act {
-                        layer,
-                        act: a.clone(),
-                        x,
-                        y,
-                    });
-                    y
-                }
+                    }
+                    _ => Op::Field(layer),
+                },
+                Kind::Act(a) => Op::Act {
+                    layer,
+                    act: a.clone(),
+                },
                 Kind::Residual { body } => {
-                    let o = self.seq(body, x);
+                    let block = self.seq(body, x);
                     let y = self.value(&layer.out_w);
                     // The body's output has one reader, the sum, whose gradient it
                     // is: share the buffer.
-                    self.grad_buf[o] = y;
-                    self.steps.push(Step::Add { a: x, b: o, y });
-                    y
+                    self.grad_buf[block] = y;
+                    self.steps.push(Step {
+                        op: Op::Sum { block },
+                        x,
+                        y,
+                    });
+                    x = y;
+                    i += 1;
+                    continue;
                 }
-                _ => {
-                    let y = self.value(&layer.out_w);
-                    self.steps.push(Step::Layer { layer, x, y });
-                    y
-                }
+                Kind::PRelu { .. }
+                | Kind::BatchNorm { .. }
+                | Kind::LayerNorm { .. }
+                | Kind::Dropout { .. } => Op::Field(layer),
             };
+            let y = self.value(&layer_out(&op));
+            self.steps.push(Step { op, x, y });
+            x = y;
             i += 1;
         }
         x
@@ -161,5 +159,15 @@ impl<'a> Graph<'a> {
             .iter()
             .filter(|s| s.inputs().contains(&v))
             .count()
+    }
+}
+
+/// The width an op makes.
+fn layer_out(op: &Op) -> Width {
+    match op {
+        Op::Field(l) | Op::Act { layer: l, .. } => l.out_w.clone(),
+        Op::Fused { act_layer, .. } => act_layer.out_w.clone(),
+        // A sum's value is made where the block is lowered, with the block's width.
+        Op::Sum { .. } => crate::args::unknown_width(),
     }
 }

@@ -20,6 +20,7 @@ mod expand;
 mod graph;
 mod init_rule;
 mod ir;
+mod kinds;
 mod parse;
 mod passes;
 #[cfg(test)]
@@ -123,7 +124,7 @@ use proc_macro::TokenStream;
 /// let loss = net.loss_and_grad(&x, &[2, 0], &mut ws, &mut grads)?;
 /// assert!(loss > 0.0);
 /// assert_eq!(Tour::INPUT, 4);
-/// assert_eq!(net.forward(&x).rows(), 2);
+/// assert_eq!(net.forward(&x)?.rows(), 2);
 /// # Ok::<(), gradnet::Error>(())
 /// ```
 #[proc_macro]

@@ -1,10 +1,12 @@
 //! The generated passes: the workspace that holds every buffer, the evaluation-mode
-//! forward pass, and the training pass (forward, loss, and the backward in reverse,
-//! with the opt-in NaN/Inf checks).
+//! forward pass, and the gradient pass (forward, loss, and the backward in reverse,
+//! with the opt-in NaN/Inf checks). Every step is driven through the runtime's
+//! `Layer` protocol with the same five calls; what differs between steps is only how
+//! the layer is reached (`Op`), which the graph decides.
 
-use crate::expand::{act_value, batch, rt};
-use crate::graph::{Graph, Step};
-use crate::ir::*;
+use crate::expand::{batch, rt};
+use crate::graph::{Graph, Op, Step};
+use crate::kinds::{act_tokens, emit};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
 
@@ -12,8 +14,69 @@ pub(crate) fn vfield(v: usize) -> syn::Ident {
     format_ident!("v{}", v)
 }
 
+fn cfield(y: usize) -> syn::Ident {
+    format_ident!("c{}", y)
+}
+
+fn dfield(v: usize) -> syn::Ident {
+    format_ident!("d{}", v)
+}
+
+/// The step's layer as a type (for its cache's type) and as a value (at its call
+/// sites); `at` says where each value's data is.
+fn layer_of(g: &Graph, s: &Step, at: &[TokenStream]) -> (TokenStream, TokenStream) {
+    let p = rt();
+    match &s.op {
+        Op::Field(l) => {
+            let f = &l.field;
+            let ty = emit(l).field.map_or_else(|| quote!(()), |(ty, _)| ty);
+            (ty, quote!(self.#f))
+        }
+        Op::Fused { dense, act, .. } => {
+            let f = &dense.field;
+            let dty = emit(dense).field.map_or_else(|| quote!(()), |(ty, _)| ty);
+            let (aty, a) = act_tokens(act);
+            (
+                quote!(#p::layer::Fused<'static, #dty, #aty>),
+                quote!(#p::layer::Fused(&self.#f, #a)),
+            )
+        }
+        Op::Act { act, .. } => {
+            let (aty, a) = act_tokens(act);
+            (
+                quote!(#p::layer::Activate<#aty>),
+                quote!(#p::layer::Activate(#a)),
+            )
+        }
+        Op::Sum { block } => {
+            let w = g.widths[*block].tokens();
+            let b = &at[*block];
+            (
+                quote!(#p::layer::Sum<'static, T, #w>),
+                quote!(#p::layer::Sum(#b)),
+            )
+        }
+    }
+}
+
+/// Where the step's parameter gradients go: the field's gradients, or nothing.
+fn grads_of(s: &Step) -> TokenStream {
+    let p = rt();
+    match s.field_layer() {
+        Some(l) if !emit(l).params.is_empty() => {
+            let f = &l.field;
+            quote!(&mut grads.#f)
+        }
+        _ => quote!(&mut #p::NoGrads),
+    }
+}
+
+fn has_params(s: &Step) -> bool {
+    s.field_layer().is_some_and(|l| !emit(l).params.is_empty())
+}
+
 /// The workspace struct: a buffer per value, a gradient buffer per distinct
-/// gradient, pre-activations, caches and masks, and the dropout RNG.
+/// gradient, every step's cache, and the dropout RNG.
 pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
     let p = rt();
     let mut names = Vec::new();
@@ -24,49 +87,31 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
     }
     for (v, w) in g.widths.iter().enumerate() {
         if g.grad_of(v) == v {
-            names.push(format_ident!("d{}", v));
+            names.push(dfield(v));
             tys.push(batch(w));
         }
     }
+    let at: Vec<TokenStream> = (0..g.widths.len()).map(data).collect();
     for s in &g.steps {
-        match s {
-            Step::Dense {
-                act: Some(_), y, ..
-            } => {
-                names.push(format_ident!("z{}", y));
-                tys.push(batch(&g.widths[*y]));
-            }
-            Step::Layer { layer, y, .. } => {
-                let w = layer.in_w.tokens();
-                match layer.kind {
-                    Kind::BatchNorm { .. } => {
-                        names.push(format_ident!("c{}", y));
-                        tys.push(quote!(#p::batch_norm::BatchNormCache<T, #w>));
-                    }
-                    Kind::LayerNorm { .. } => {
-                        names.push(format_ident!("c{}", y));
-                        tys.push(quote!(#p::layer_norm::LayerNormCache<T, #w>));
-                    }
-                    Kind::Dropout { .. } => {
-                        names.push(format_ident!("m{}", y));
-                        tys.push(batch(&g.widths[*y]));
-                    }
-                    _ => {}
-                }
-            }
-            _ => {}
-        }
+        let (ty, _) = layer_of(g, s, &at);
+        let x = batch(&g.widths[s.x]);
+        names.push(cfield(s.y));
+        tys.push(quote!(<#ty as #p::Layer<T, #x>>::Cache));
     }
+    let out = batch(&g.widths[g.output]);
+    let out_f = vfield(g.output);
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug)]
         pub struct #ws_name<T: #p::Real = f32> {
             #( #names: #tys, )*
+            /// The output of `loss`'s evaluation pass.
+            eval_out: #out,
             /// Draws dropout masks; seeded when the workspace is made, so runs repeat.
             rng: #p::SeededRng,
             /// Whether training passes check every output and gradient for NaN/Inf.
             detect_anomaly: bool,
-            /// The total gradient norm before the spec's `clip: norm(..)`, from the last
+            /// The total gradient norm before the spec's clipping, from the last
             /// `train_step`.
             pre_clip_norm: ::core::option::Option<T>,
         }
@@ -81,6 +126,7 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             pub fn with_seed(seed: u64) -> Self {
                 #ws_name {
                     #( #names: ::core::default::Default::default(), )*
+                    eval_out: ::core::default::Default::default(),
                     rng: #p::rng::seeded(seed),
                     detect_anomaly: false,
                     pre_clip_norm: ::core::option::Option::None,
@@ -92,14 +138,17 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             /// every layer's output in the forward pass and every gradient in the
             /// backward pass, and returns `Error::NonFiniteValue` naming the layer and
             /// the pass where a NaN or infinity first appeared. When off, the checks
-            /// are skipped.
+            /// are skipped. (`train_step` checks the loss and the gradients before
+            /// updating either way.)
             pub fn set_detect_anomaly(&mut self, on: bool) {
                 self.detect_anomaly = on;
             }
 
             /// The total gradient norm before clipping in the last `train_step`, for a
-            /// spec with `clip: norm(..)` (`None` otherwise, or before the first step),
-            /// as `torch.nn.utils.clip_grad_norm_` returns it.
+            /// spec with `clip: norm(..)` or `clip: value(..)` (`None` otherwise, or
+            /// before the first step), as `torch.nn.utils.clip_grad_norm_` returns it.
+            /// Give it to a gradient report (`set_pre_clip_norm`) so that its flags
+            /// judge the gradient before clipping.
             pub fn pre_clip_norm(&self) -> ::core::option::Option<T> {
                 self.pre_clip_norm
             }
@@ -107,6 +156,13 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             /// Whether NaN/Inf detection is on.
             pub fn detect_anomaly(&self) -> bool {
                 self.detect_anomaly
+            }
+
+            /// The network's output in the last pass that computed gradients with
+            /// this workspace (`loss_and_grad`, `train_step`, `eval_loss_and_grad`):
+            /// what the loss saw. Evaluation-mode forward passes do not touch it.
+            pub fn train_output(&self) -> &#out {
+                &self.#out_f
             }
         }
 
@@ -128,50 +184,41 @@ pub(crate) fn data(v: usize) -> TokenStream {
     }
 }
 
+/// The evaluation-mode forward pass. The last step writes straight into `out`;
+/// a layer that is the identity in evaluation (dropout) passes its input's buffer on.
 pub(crate) fn eval_forward(g: &Graph) -> TokenStream {
     let p = rt();
-    // Where each value's data is in evaluation mode (dropout passes its input on).
     let mut at: Vec<TokenStream> = (0..g.widths.len()).map(data).collect();
     let mut code = Vec::new();
-    for s in &g.steps {
-        let y = s.output();
-        let yf = vfield(y);
-        match s {
-            Step::Dense { layer, act, x, .. } => {
-                let f = &layer.field;
-                let xd = &at[*x];
-                let a = act
-                    .as_ref()
-                    .map_or_else(|| quote!(#p::activation::Identity), act_value);
-                code.push(quote!(self.#f.forward_eval(#xd, #a, &mut ws.#yf);));
-            }
-            Step::Act { act, x, .. } => {
-                let xd = &at[*x];
-                let a = act_value(act);
-                code.push(quote!(#p::ops::act_forward(#a, #xd, &mut ws.#yf);));
-            }
-            Step::Layer { layer, x, .. } => {
-                let f = &layer.field;
-                let xd = at[*x].clone();
-                match layer.kind {
-                    Kind::Dropout { .. } => {
-                        at[y] = xd;
-                        continue;
-                    }
-                    Kind::PRelu { .. } => code.push(quote!(self.#f.forward(#xd, &mut ws.#yf);)),
-                    _ => code.push(quote!(self.#f.forward_eval(#xd, &mut ws.#yf);)),
-                }
-            }
-            Step::Add { a, b, .. } => {
-                let (ad, bd) = (&at[*a], &at[*b]);
-                code.push(quote!(#p::ops::add(#ad, #bd, &mut ws.#yf);));
+    let last = g.steps.len().saturating_sub(1);
+    let mut wrote_out = false;
+    for (i, s) in g.steps.iter().enumerate() {
+        if let Op::Field(l) = &s.op {
+            if emit(l).eval_identity {
+                at[s.y] = at[s.x].clone();
+                continue;
             }
         }
+        let (_, layer) = layer_of(g, s, &at);
+        let xd = &at[s.x];
+        let dest = if i == last && s.y == g.output {
+            wrote_out = true;
+            quote!(out)
+        } else {
+            let yf = vfield(s.y);
+            quote!(&mut ws.#yf)
+        };
+        code.push(quote!(#p::Layer::forward_eval(&#layer, #xd, #dest);));
     }
-    let out = &at[g.output];
+    let copy = if wrote_out {
+        quote!()
+    } else {
+        let o = &at[g.output];
+        quote!(out.copy_from(#o);)
+    };
     quote! {
         #(#code)*
-        out.copy_from(#out);
+        #copy
     }
 }
 
@@ -192,7 +239,7 @@ pub(crate) fn finite_check(name: &str, backward: bool, buf: TokenStream) -> Toke
 }
 
 /// The same check over every gradient of a layer.
-pub(crate) fn grads_check(name: &str, field: &syn::Ident) -> TokenStream {
+fn grads_check(name: &str, field: &syn::Ident) -> TokenStream {
     let p = rt();
     quote! {
         if ws.detect_anomaly {
@@ -210,8 +257,10 @@ fn only_if(conditional: bool, cond: &TokenStream, code: TokenStream) -> TokenStr
     }
 }
 
-/// Training-mode forward, the loss, and the backward pass in reverse.
-pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
+/// The gradient pass: forward (training mode, or with `FROZEN` evaluation mode with
+/// caches), the loss, and the backward in reverse. Changes nothing but the
+/// workspace and the gradients.
+pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     let p = rt();
     let write = |acc: bool| {
         if acc {
@@ -220,85 +269,45 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             quote!(#p::Write::Overwrite)
         }
     };
+    let at: Vec<TokenStream> = (0..g.widths.len()).map(data).collect();
     let mut fwd = Vec::new();
     for s in &g.steps {
-        let yf = vfield(s.output());
-        match s {
-            Step::Dense {
-                layer,
-                act,
-                act_layer,
-                x,
-                y,
-            } => {
-                let f = &layer.field;
-                let xd = data(*x);
-                match (act, act_layer) {
-                    (Some(a), Some(al)) => {
-                        let a = act_value(a);
-                        let z = format_ident!("z{}", y);
-                        fwd.push(quote!(self.#f.forward_act(#xd, #a, &mut ws.#z, &mut ws.#yf);));
-                        fwd.push(finite_check(&layer.path, false, quote!(ws.#z)));
-                        fwd.push(finite_check(&al.path, false, quote!(ws.#yf)));
-                    }
-                    _ => {
-                        fwd.push(quote!(self.#f.forward(#xd, &mut ws.#yf);));
-                        fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
-                    }
-                }
+        let (yf, cf, xd) = (vfield(s.y), cfield(s.y), &at[s.x]);
+        let (_, layer) = layer_of(g, s, &at);
+        fwd.push(quote! {
+            if FROZEN {
+                #p::Layer::forward_frozen(&#layer, #xd, &mut ws.#yf, &mut ws.#cf)?;
+            } else {
+                #p::Layer::forward_train(&#layer, #xd, &mut ws.#yf, &mut ws.#cf, &mut ws.rng)?;
             }
-            Step::Act { layer, act, x, .. } => {
-                let (xd, a) = (data(*x), act_value(act));
-                fwd.push(quote!(#p::ops::act_forward(#a, #xd, &mut ws.#yf);));
-                fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
-            }
-            Step::Layer { layer, x, y } => {
-                let f = &layer.field;
-                let xd = data(*x);
-                fwd.push(match layer.kind {
-                    Kind::BatchNorm { .. } => {
-                        let c = format_ident!("c{}", y);
-                        quote!(self.#f.forward_train_stats(#xd, &mut ws.#yf, &mut ws.#c)?;)
-                    }
-                    Kind::LayerNorm { .. } => {
-                        let c = format_ident!("c{}", y);
-                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#c);)
-                    }
-                    Kind::Dropout { .. } => {
-                        let m = format_ident!("m{}", y);
-                        quote!(self.#f.forward_train(#xd, &mut ws.#yf, &mut ws.#m, &mut ws.rng);)
-                    }
-                    _ => quote!(self.#f.forward(#xd, &mut ws.#yf);),
-                });
-                fwd.push(finite_check(&layer.path, false, quote!(ws.#yf)));
-            }
-            Step::Add { a, b, .. } => {
-                let (ad, bd) = (data(*a), data(*b));
-                fwd.push(quote!(#p::ops::add(#ad, #bd, &mut ws.#yf);));
-            }
+        });
+        match &s.op {
+            // The pre-activation (the cache) under the dense layer's name, the
+            // output under the activation's.
+            Op::Fused { dense, .. } => fwd.push(finite_check(&dense.path, false, quote!(ws.#cf))),
+            Op::Field(_) | Op::Act { .. } | Op::Sum { .. } => {}
+        }
+        if let Some(name) = s.out_name() {
+            fwd.push(finite_check(name, false, quote!(ws.#yf)));
         }
     }
 
     // The input's gradient goes straight into `grads.input` when its only reader is
-    // a dense layer (which skips the product when it is not asked for); otherwise
-    // through the scratch buffer `d0`, copied out at the end.
-    let input_direct = g.uses(0) == 1 && matches!(g.steps.first(), Some(Step::Dense { .. }));
+    // a dense layer's first step; otherwise through the scratch buffer `d0`.
+    let input_direct = g.uses(0) == 1
+        && g.steps.first().is_some_and(|s| {
+            s.x == 0
+                && s.field_layer()
+                    .is_some_and(|l| matches!(l.kind, crate::ir::Kind::Dense { .. }))
+        });
     // A value's gradient matters for training only when a layer with parameters lies
-    // between the input and it; the others (the input, and what param-free layers such
-    // as a leading dropout make of it) are computed only when the input's gradient is
-    // asked for.
+    // between the input and it; the others are computed only when the input's
+    // gradient is asked for.
     let mut trained = vec![false; g.widths.len()];
     for s in &g.steps {
-        let has_params = match s {
-            Step::Dense { .. } => true,
-            Step::Layer { layer, .. } => !matches!(layer.kind, Kind::Dropout { .. }),
-            Step::Act { .. } | Step::Add { .. } => false,
-        };
-        trained[s.output()] = has_params || s.inputs().iter().any(|&v| trained[v]);
+        trained[s.y] = has_params(s) || s.inputs().iter().any(|&v| trained[v]);
     }
     let asked = quote!(grads.input.is_some());
-    // Where a step writes its input's gradient: always for a trained value, only when
-    // the input's gradient is asked for otherwise.
     let grad_dest = |trained: bool, d: &syn::Ident| {
         if trained {
             quote!(::core::option::Option::Some(&mut ws.#d))
@@ -307,15 +316,10 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         }
     };
     let mut written = vec![false; g.widths.len()];
-    let out_grad = format_ident!("d{}", g.grad_of(g.output));
+    let out_grad = dfield(g.grad_of(g.output));
     written[g.grad_of(g.output)] = true;
-    let mut bwd = Vec::new();
-    let ow = vfield(g.output);
-    let out_data = if g.output == 0 {
-        quote!(x)
-    } else {
-        quote!(&ws.#ow)
-    };
+    let out_w = g.widths[g.output].tokens();
+    let out_data = &at[g.output];
     let loss_check = finite_check("loss", true, quote!(ws.#out_grad));
     let loss_line = quote! {
         let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;
@@ -324,110 +328,45 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         }
         #loss_check
     };
+    let mut bwd = Vec::new();
     for s in g.steps.iter().rev() {
-        let y = s.output();
-        let dy = format_ident!("d{}", g.grad_of(y));
-        // The destination of the gradient w.r.t. a step input, and whether it adds.
-        let mut dest = |v: usize| -> (usize, bool) {
-            let b = g.grad_of(v);
-            let acc = written[b];
-            written[b] = true;
-            (b, acc)
+        let (yf, cf, xd) = (vfield(s.y), cfield(s.y), &at[s.x]);
+        let dy = dfield(g.grad_of(s.y));
+        let b = g.grad_of(s.x);
+        let acc = written[b];
+        written[b] = true;
+        let (w, over, d) = (write(acc), write(false), dfield(b));
+        let direct = s.x == 0 && input_direct;
+        let dx = if direct {
+            quote!(grads.input.as_mut())
+        } else {
+            grad_dest(trained[s.x], &d)
         };
-        match s {
-            Step::Dense {
-                layer,
-                act,
-                act_layer,
-                x,
-                y,
-            } => {
-                let f = &layer.field;
-                let xd = data(*x);
-                let (b, acc) = dest(*x);
-                let w = write(acc);
-                let d = format_ident!("d{}", b);
-                let direct = *x == 0 && input_direct;
-                let dx = if direct {
-                    quote!(grads.input.as_mut())
-                } else {
-                    grad_dest(trained[*x], &d)
-                };
-                let over = write(false);
-                match (act, act_layer) {
-                    (Some(a), Some(al)) => {
-                        let a = act_value(a);
-                        let z = format_ident!("z{}", y);
-                        let yf = vfield(*y);
-                        bwd.push(quote!(self.#f.backward_act(#a, #xd, &ws.#z, &ws.#yf, &mut ws.#dy, &mut grads.#f, #over, #dx, #w);));
-                        // `dy` now holds the gradient w.r.t. the pre-activation.
-                        bwd.push(finite_check(&al.path, true, quote!(ws.#dy)));
-                    }
-                    _ => bwd.push(
-                        quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);),
-                    ),
-                }
-                bwd.push(grads_check(&layer.path, f));
-                if !direct {
-                    bwd.push(only_if(
-                        !trained[*x],
-                        &asked,
-                        finite_check(&layer.path, true, quote!(ws.#d)),
-                    ));
-                }
+        let (_, layer) = layer_of(g, s, &at);
+        let grads = grads_of(s);
+        bwd.push(quote! {
+            #p::Layer::backward(&#layer, #xd, &ws.#yf, &mut ws.#cf, &mut ws.#dy, #grads, #over, #dx, #w);
+        });
+        if let Op::Fused { act_layer, .. } = &s.op {
+            // `dy` now holds the gradient w.r.t. the pre-activation.
+            bwd.push(finite_check(&act_layer.path, true, quote!(ws.#dy)));
+        }
+        if let Some(l) = s.field_layer() {
+            if has_params(s) {
+                bwd.push(grads_check(&l.path, &l.field));
             }
-            Step::Act { layer, act, x, y } => {
-                let (xd, a) = (data(*x), act_value(act));
-                let (b, acc) = dest(*x);
-                let (d, w, yf) = (format_ident!("d{}", b), write(acc), vfield(*y));
-                let check = finite_check(&layer.path, true, quote!(ws.#d));
+        }
+        if !direct {
+            if let Some(name) = s
+                .field_layer()
+                .map(|l| l.path.as_str())
+                .or_else(|| s.out_name())
+            {
                 bwd.push(only_if(
-                    !trained[*x],
+                    !trained[s.x],
                     &asked,
-                    quote! {
-                        #p::ops::act_backward(#a, #xd, &ws.#yf, &ws.#dy, &mut ws.#d, #w);
-                        #check
-                    },
+                    finite_check(name, true, quote!(ws.#d)),
                 ));
-            }
-            Step::Layer { layer, x, y } => {
-                let f = &layer.field;
-                let xd = data(*x);
-                let (b, acc) = dest(*x);
-                let (d, w, over) = (format_ident!("d{}", b), write(acc), write(false));
-                let dx = grad_dest(trained[*x], &d);
-                let check = finite_check(&layer.path, true, quote!(ws.#d));
-                bwd.push(match layer.kind {
-                    Kind::BatchNorm { .. } => {
-                        let c = format_ident!("c{}", y);
-                        quote!(self.#f.backward(&mut ws.#c, &ws.#dy, &mut grads.#f, #over, #dx, #w);)
-                    }
-                    Kind::LayerNorm { .. } => {
-                        let c = format_ident!("c{}", y);
-                        quote!(self.#f.backward(&ws.#c, &ws.#dy, &mut grads.#f, #over, #dx, #w);)
-                    }
-                    Kind::Dropout { .. } => {
-                        // No parameters: nothing to do unless its input's gradient counts.
-                        let m = format_ident!("m{}", y);
-                        only_if(!trained[*x], &asked, quote!(self.#f.backward(&ws.#m, &ws.#dy, ::core::option::Option::Some(&mut ws.#d), #w);))
-                    }
-                    _ => quote!(self.#f.backward(#xd, &ws.#dy, &mut grads.#f, #over, #dx, #w);),
-                });
-                if !matches!(layer.kind, Kind::Dropout { .. }) {
-                    bwd.push(grads_check(&layer.path, f));
-                }
-                bwd.push(only_if(!trained[*x], &asked, check));
-            }
-            Step::Add { a, b: _, .. } => {
-                // The body's output shares this gradient's buffer; the skip path gets a copy.
-                let (b, acc) = dest(*a);
-                let d = format_ident!("d{}", b);
-                let pass_on = if acc {
-                    quote!(#p::ops::add_assign(&mut ws.#d, &ws.#dy);)
-                } else {
-                    quote!(ws.#d.copy_from(&ws.#dy);)
-                };
-                bwd.push(only_if(!trained[*a], &asked, pass_on));
             }
         }
     }
@@ -440,7 +379,6 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             }
         }
     };
-    let out_w = g.widths[g.output].tokens();
     quote! {
         if x.is_empty() {
             return ::core::result::Result::Err(#p::Error::EmptyBatch);
@@ -455,15 +393,17 @@ pub(crate) fn train_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     }
 }
 
-/// Folds every batch norm's statistics of the last training pass into its running
-/// statistics: what a training call does once it has succeeded.
-pub(crate) fn commit_stats(g: &Graph) -> TokenStream {
-    let code = g.steps.iter().filter_map(|s| match s {
-        Step::Layer { layer, y, .. } if matches!(layer.kind, Kind::BatchNorm { .. }) => {
-            let (f, c) = (&layer.field, format_ident!("c{}", y));
-            Some(quote!(self.#f.update_running_stats(&ws.#c);))
+/// Keeps what every field layer's training forward deferred (batch norm's running
+/// statistics): what a training call does once it has succeeded.
+pub(crate) fn commit(g: &Graph) -> TokenStream {
+    let p = rt();
+    let code = g.steps.iter().filter_map(|s| match &s.op {
+        Op::Field(l) => {
+            let ty = emit(l).field.map(|(ty, _)| ty)?;
+            let (f, c, x) = (&l.field, cfield(s.y), batch(&g.widths[s.x]));
+            Some(quote!(<#ty as #p::Layer<T, #x>>::commit(&mut self.#f, &ws.#c);))
         }
-        _ => None,
+        Op::Fused { .. } | Op::Act { .. } | Op::Sum { .. } => None,
     });
     quote!(#(#code)*)
 }
