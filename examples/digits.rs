@@ -57,6 +57,17 @@ struct Run {
     time: Duration,
 }
 
+/// The accuracy of any network from 64 pixels to 10 logits, written once over the
+/// `Network` trait.
+fn test_accuracy<N>(net: &N, x: &Batch<f32, PIXELS>, labels: &[usize]) -> Result<f32, Error>
+where
+    N: Network<f32, Input = Batch<f32, PIXELS>, Output = Batch<f32, CLASSES>>,
+{
+    let (mut ws, mut logits) = (N::Workspace::default(), Batch::new());
+    net.forward_into(x, &mut ws, &mut logits)?;
+    accuracy(&logits, labels)
+}
+
 /// Trains a fresh network on `train` and measures it on `eval`; the standardization
 /// is fitted on `train` only.
 fn run(train: &Digits, eval: &Digits, seed: u64) -> Result<Run, Box<dyn std::error::Error>> {
@@ -94,9 +105,7 @@ fn run(train: &Digits, eval: &Digits, seed: u64) -> Result<Run, Box<dyn std::err
     }
     let time = start.elapsed();
 
-    let mut logits = Batch::new();
-    net.forward_into(&x_eval, &mut ws, &mut logits)?;
-    let acc = accuracy(&logits, &eval.labels)?;
+    let acc = test_accuracy(&net, &x_eval, &eval.labels)?;
     Ok(Run {
         accuracy: acc,
         hits: (acc * eval.len() as f32).round() as usize,
@@ -114,6 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "{} images of {PIXELS} pixels; {SEEDS} seeds, {EPOCHS} epochs, batch {BATCH}, AdamW lr {LR} (cosine), weight decay {WEIGHT_DECAY}",
         data.len()
     );
+    println!("{}\n", DigitNet::<f32>::new(&mut seeded(0)).summary());
     let (mut sum, mut time) = (0.0, Duration::ZERO);
     for seed in 0..SEEDS {
         let (train, test) = data.stratified_split(0.2, &mut seeded(seed));

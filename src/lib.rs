@@ -48,7 +48,7 @@ pub mod prelude {
         loss::Loss,
         optim::{AdamConfig, Optimizer, RmsPropConfig, SgdConfig},
         rng::{seeded, SeededRng},
-        Batch, Dense, Error, Gradients, Parameters, Real,
+        Batch, Dense, Error, Gradients, Network, Parameters, Real,
     };
     pub use gradnet_macros::network;
 }
