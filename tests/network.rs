@@ -71,25 +71,37 @@ fn x4() -> Batch<f64, 3> {
 #[test]
 fn generic_code_works_for_two_networks() {
     let x = x4();
-    let t_reg = Batch::<f64, 2>::from_rows(&[[1.0, 0.0], [-1.0, 2.0], [0.5, 0.5], [0.0, 1.0]])
-        .unwrap();
+    let t_reg =
+        Batch::<f64, 2>::from_rows(&[[1.0, 0.0], [-1.0, 2.0], [0.5, 0.5], [0.0, 1.0]]).unwrap();
     let t_cls = [0usize, 3, 1, 2];
 
     let mut reg = <Regressor<f64> as Network<f64>>::new(&mut seeded(1));
     let mut cls = <Classifier<f64> as Network<f64>>::new(&mut seeded(2));
-    let before = (evaluate(&reg, &[(&x, &t_reg)]), evaluate(&cls, &[(&x, &t_cls[..])]));
+    let before = (
+        evaluate(&reg, &[(&x, &t_reg)]),
+        evaluate(&cls, &[(&x, &t_cls[..])]),
+    );
     // The generic evaluation is the network's own.
     let mut ws = RegressorWorkspace::new();
     assert_eq!(before.0, reg.loss(&x, &t_reg, &mut ws).unwrap());
     train(&mut reg, &x, &t_reg, 50);
     train(&mut cls, &x, &t_cls[..], 50);
-    let after = (evaluate(&reg, &[(&x, &t_reg)]), evaluate(&cls, &[(&x, &t_cls[..])]));
-    assert!(after.0 < before.0 && after.1 < before.1, "{before:?} -> {after:?}");
+    let after = (
+        evaluate(&reg, &[(&x, &t_reg)]),
+        evaluate(&cls, &[(&x, &t_cls[..])]),
+    );
+    assert!(
+        after.0 < before.0 && after.1 < before.1,
+        "{before:?} -> {after:?}"
+    );
 
     // INPUT and OUTPUT for every scalar type, through the trait.
     assert_eq!(<Regressor<f64> as Network<f64>>::INPUT, 3);
     assert_eq!(<Classifier<f64> as Network<f64>>::OUTPUT, 4);
-    assert_eq!(<Classifier<f32> as Network<f32>>::OUTPUT, Classifier::OUTPUT);
+    assert_eq!(
+        <Classifier<f32> as Network<f32>>::OUTPUT,
+        Classifier::OUTPUT
+    );
 }
 
 #[test]
@@ -170,7 +182,10 @@ fn summary_lists_every_layer() {
     let text = s.to_string();
     assert!(text.starts_with("Classifier (3 inputs)"), "{text}");
     assert!(text.contains("weight [6, 3], bias [6]"), "{text}");
-    assert!(text.ends_with("total: 107 parameters, 13 buffer values"), "{text}");
+    assert!(
+        text.ends_with("total: 107 parameters, 13 buffer values"),
+        "{text}"
+    );
 }
 
 /// The evaluation-mode loss_and_grad is the gradient of the evaluation-mode loss
@@ -204,7 +219,12 @@ fn eval_mode_gradients_match_finite_differences() {
         let xb = Batch::<f64, 3>::from_slice(xs).unwrap();
         net.loss(&xb, &t, &mut ClassifierWorkspace::new()).unwrap()
     };
-    check_gradient(eval_loss, x.as_slice(), g.input.as_ref().unwrap().as_slice()).unwrap();
+    check_gradient(
+        eval_loss,
+        x.as_slice(),
+        g.input.as_ref().unwrap().as_slice(),
+    )
+    .unwrap();
     // Every parameter, one at a time.
     let mut analytic = Vec::new();
     g.visit_grads(&mut |n, v| analytic.push((n, v.to_vec())));
@@ -233,8 +253,7 @@ fn eval_mode_gradients_match_finite_differences() {
 #[test]
 fn the_training_output_is_kept() {
     let x = x4();
-    let t = Batch::<f64, 2>::from_rows(&[[1.0, 0.0], [-1.0, 2.0], [0.5, 0.5], [0.0, 1.0]])
-        .unwrap();
+    let t = Batch::<f64, 2>::from_rows(&[[1.0, 0.0], [-1.0, 2.0], [0.5, 0.5], [0.0, 1.0]]).unwrap();
     let mut net = Regressor::<f64>::new(&mut seeded(1));
     let (mut ws, mut g) = (RegressorWorkspace::new(), net.zero_grads());
     let loss = net.loss_and_grad(&x, &t, &mut ws, &mut g).unwrap();

@@ -19,8 +19,13 @@ fn field_layers(layers: &[Layer]) -> Vec<&Layer> {
     for l in layers {
         match &l.kind {
             Kind::Residual { body } => out.extend(field_layers(body)),
-            k if k.has_field() => out.push(l),
-            _ => {}
+            // Activations: values made at the call site.
+            Kind::Act(_) => {}
+            Kind::Dense { .. }
+            | Kind::PRelu { .. }
+            | Kind::BatchNorm { .. }
+            | Kind::LayerNorm { .. }
+            | Kind::Dropout { .. } => out.push(l),
         }
     }
     out

@@ -30,7 +30,12 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
         let next = order[i + 1..].iter().find_map(|k| match k {
             Kind::Act(a) => Some(Next::Act(a.clone())),
             Kind::PRelu { init, .. } => Some(Next::PRelu(init.clone())),
-            _ => None,
+            // Not activations: skipped by the rule.
+            Kind::Dense { .. }
+            | Kind::BatchNorm { .. }
+            | Kind::LayerNorm { .. }
+            | Kind::Dropout { .. }
+            | Kind::Residual { .. } => None,
         });
         let gain = match &next {
             Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => {
@@ -92,7 +97,11 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
                         *init = r;
                     }
                 }
-                _ => {
+                Kind::Act(_)
+                | Kind::PRelu { .. }
+                | Kind::BatchNorm { .. }
+                | Kind::LayerNorm { .. }
+                | Kind::Dropout { .. } => {
                     it.next();
                 }
             }

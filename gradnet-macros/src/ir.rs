@@ -149,7 +149,14 @@ pub enum Kind {
 impl Kind {
     /// Whether the layer is a field of the network struct.
     pub fn has_field(&self) -> bool {
-        !matches!(self, Kind::Act(_) | Kind::Residual { .. })
+        match self {
+            Kind::Act(_) | Kind::Residual { .. } => false,
+            Kind::Dense { .. }
+            | Kind::PRelu { .. }
+            | Kind::BatchNorm { .. }
+            | Kind::LayerNorm { .. }
+            | Kind::Dropout { .. } => true,
+        }
     }
 }
 

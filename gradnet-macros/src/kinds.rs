@@ -27,8 +27,7 @@ pub(crate) enum WordKind {
 
 /// A layer's checker: reads the arguments of `item` given the width coming in,
 /// reports mistakes, sets the width going out, and returns the kind.
-pub(crate) type Checker =
-    for<'w, 'c> fn(&mut Walker<'w>, &LayerCx<'c>) -> Option<(Kind, Width)>;
+pub(crate) type Checker = for<'w, 'c> fn(&mut Walker<'w>, &LayerCx<'c>) -> Option<(Kind, Width)>;
 
 // The checkers (in check_layers.rs and check.rs), as functions of any walk.
 fn dense(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
