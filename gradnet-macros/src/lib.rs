@@ -8,7 +8,8 @@
 //! `init_rule` choosing default initializers), `graph` (a
 //! straight-line program of steps and the plan of its reverse), `expand` (the
 //! generated types and visitors) and `passes` (the generated forward, training and
-//! backward code).
+//! backward code). A spec that does not check expands to its errors and a stub of
+//! the generated types (`fallback`).
 
 extern crate proc_macro;
 
@@ -17,6 +18,7 @@ mod check;
 mod check_layers;
 mod ctxt;
 mod expand;
+mod fallback;
 mod graph;
 mod init_rule;
 mod ir;
@@ -88,6 +90,11 @@ use proc_macro::TokenStream;
 /// `forward`, `forward_into` (evaluation mode), `loss_and_grad` and `train_step`
 /// (training mode); `Parameters` and `Gradients` implementations.
 ///
+/// A spec with a mistake expands to its errors and, once its name has been read, a
+/// stub of these items with bodies that never run (no layer fields; `INPUT` and
+/// `OUTPUT` where the spec gives them as an integer or a const, 0 otherwise), so that
+/// the code using the network reports nothing of its own.
+///
 /// # Example
 ///
 /// ```
@@ -129,23 +136,111 @@ use proc_macro::TokenStream;
 /// ```
 #[proc_macro]
 pub fn network(input: TokenStream) -> TokenStream {
-    run(input.into()).into()
+    let (out, stub) = generate(input.into());
+    quote::quote!(#out #stub).into()
 }
 
-/// The whole macro over `proc_macro2` tokens: parse, check, expand, or the spanned
-/// errors as `compile_error!`s. Separate from the entry point so that tests can drive
-/// every stage as a library.
+/// The macro as the property test sees it: the expansion, or the errors alone.
+#[cfg(test)]
 pub(crate) fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let spec = match syn::parse2::<parse::Spec>(input) {
+    generate(input).0
+}
+
+/// The whole macro over `proc_macro2` tokens: parse, check, expand; or the spanned
+/// errors as `compile_error!`s and, when the spec got as far as its name, a stub of
+/// the generated types (`fallback`), so that the user's code below the mistake gives
+/// no follow-on errors. Separate from the entry point so that tests can drive every
+/// stage as a library.
+fn generate(
+    input: proc_macro2::TokenStream,
+) -> (proc_macro2::TokenStream, Option<proc_macro2::TokenStream>) {
+    let mut header = None;
+    let spec = match parse::Spec::parse(input, &mut header) {
         Ok(spec) => spec,
-        Err(err) => return err.to_compile_error(),
+        Err(err) => {
+            let stub = header.map(|h| fallback::expand(&h, &[]));
+            return (err.into_compile_error(), stub);
+        }
     };
+    // Made before `check`, which takes the spec; used only if it fails.
+    let stub = header.map(|h| fallback::expand(&h, &spec.items));
     let mut cx = ctxt::Ctxt::default();
     let net = check::check(spec, &mut cx);
     match (net, cx.finish()) {
-        (Some(net), Ok(())) => expand::expand(&net),
-        (_, Err(err)) => err.to_compile_error(),
-        (None, Ok(())) => syn::Error::new(proc_macro2::Span::call_site(), "invalid network spec")
-            .to_compile_error(),
+        (Some(net), Ok(())) => (expand::expand(&net), None),
+        (_, Err(err)) => (err.into_compile_error(), stub),
+        (None, Ok(())) => {
+            let err = syn::Error::new(proc_macro2::Span::call_site(), "invalid network spec");
+            (err.into_compile_error(), stub)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::generate;
+
+    /// The output for `spec`: whether it has errors, and the stub's text.
+    fn stub_of(spec: &str) -> (bool, Option<String>) {
+        let (out, stub) = generate(spec.parse().unwrap());
+        let errors = out.to_string().contains("compile_error");
+        let stub = stub.map(|s| {
+            syn::parse2::<syn::File>(s.clone()).expect("the stub parses as Rust");
+            s.to_string()
+        });
+        (errors, stub)
+    }
+
+    #[test]
+    fn a_spec_that_does_not_check_gets_a_stub_with_its_widths() {
+        let (errors, stub) = stub_of(
+            "/// Doc.\npub(crate) struct Net { input: 4, dense(8), rellu, repeat(2) { dense(HIDDEN) }, loss: mse }",
+        );
+        let stub = stub.expect("a stub");
+        assert!(errors);
+        assert!(!stub.contains("compile_error"));
+        assert!(stub.starts_with("# [doc = \" Doc.\"]"), "{stub}");
+        assert!(
+            stub.contains("pub (crate) struct Net < T = f32 >"),
+            "{stub}"
+        );
+        for item in [
+            "struct NetGrads",
+            "struct NetWorkspace",
+            "fn train_step",
+            "fn with_input_grad",
+        ] {
+            assert!(stub.contains(item), "no `{item}` in {stub}");
+        }
+        assert!(stub.contains("const INPUT : usize = 4 ;"), "{stub}");
+        assert!(stub.contains("const OUTPUT : usize = HIDDEN ;"), "{stub}");
+    }
+
+    #[test]
+    fn widths_the_checks_would_refuse_are_left_out_of_the_stub() {
+        let (_, stub) =
+            stub_of("struct Net { input: 4u8, dense(8), dense(1.5, he_normal), loss: mse }");
+        let stub = stub.expect("a stub");
+        assert!(stub.contains("const INPUT : usize = 4 ;"), "{stub}");
+        assert!(stub.contains("const OUTPUT : usize = 0 ;"), "{stub}");
+        assert!(!stub.contains("he_normal"), "{stub}");
+    }
+
+    #[test]
+    fn a_body_that_does_not_parse_still_gets_a_stub() {
+        let (errors, stub) = stub_of("struct Net { input: 4, dense(8) relu, loss: mse }");
+        let stub = stub.expect("a stub");
+        assert!(errors);
+        assert!(stub.contains("const INPUT : usize = 0 ;"), "{stub}");
+    }
+
+    #[test]
+    fn no_stub_without_a_name_or_without_an_error() {
+        assert_eq!(stub_of("struct { input: 4 }"), (true, None));
+        assert_eq!(stub_of("fn net() {}"), (true, None));
+        assert_eq!(
+            stub_of("struct Net { input: 4, dense(1), loss: mse }"),
+            (false, None)
+        );
     }
 }

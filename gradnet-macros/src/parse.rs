@@ -1,25 +1,39 @@
 //! Spec text -> syntax tree. Only the shape of the grammar is checked here; what the
 //! words mean (known layers, argument types, widths) is `check`'s job, so that every
-//! mistake can be reported at its own token.
-//!
-//! ```text
-//! Spec     := Attr* Vis `struct` Ident `{` Item,* `}`
-//! Item     := `input` `:` Width
-//!           | `loss` `:` Expr                     (mse, cross_entropy, bce_with_logits)
-//!           | `clip` `:` Expr                     (norm(x), value(x))
-//!           | (Ident `:`)? Layer                  (a named layer)
-//! Layer    := Ident (`(` Arg,* `)`)?              (dense(128), relu, dropout(0.1), ...)
-//!           | `residual` `{` Item,* `}`
-//! Arg      := Width `->` Width | Ident `=` Expr | Expr
-//! ```
+//! mistake can be reported at its own token. The grammar is on [`Spec`].
 
-use proc_macro2::Span;
-use syn::parse::{Parse, ParseStream};
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream, Parser, Peek};
 use syn::punctuated::Punctuated;
 use syn::spanned::Spanned;
 use syn::{braced, parenthesized, Attribute, Expr, Ident, Token, Visibility};
 
+/// The keys of a spec's items. The layer words, the block words `residual` and
+/// `repeat` among them, are not keywords: every word parses the same way (`Layer`
+/// below) and `kinds`' table says what it means, so that `check` reports an
+/// unknown or misused word at its token.
+mod kw {
+    syn::custom_keyword!(input);
+    syn::custom_keyword!(loss);
+    syn::custom_keyword!(clip);
+}
+
 /// The whole `network! { ... }` input.
+///
+/// ```text
+/// Spec  := Attr* Vis `struct` Ident `{` Item,* `}`
+/// Item  := `input` `:` Expr                  (the width: an integer or a named const)
+///        | `loss` `:` Expr                   (mse, cross_entropy, bce_with_logits)
+///        | `clip` `:` Expr                   (norm(x), value(x))
+///        | (Ident `:`)? Layer                (a named layer; `:` but not `::`)
+/// Layer := Ident (`(` Arg,* `)`)? (`{` Item,* `}`)?
+///                                            (dense(128), relu, dropout(0.1),
+///                                             residual { .. }, repeat(2) { .. })
+/// Arg   := Width `->` Width | Ident `=` Expr | Expr
+/// Width := LitInt | Path
+/// ```
+///
+/// Any word may take arguments and a block here; `check` says which may.
 pub struct Spec {
     pub attrs: Vec<Attribute>,
     pub vis: Visibility,
@@ -27,6 +41,14 @@ pub struct Spec {
     pub items: Vec<Item>,
     /// Span of the closing part of the spec, for "missing input/loss" errors.
     pub brace_span: Span,
+}
+
+/// What comes before a spec's body: all the stub of a failed spec needs
+/// (`fallback`).
+pub struct Header {
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub name: Ident,
 }
 
 /// One comma-separated entry of a spec or a block.
@@ -73,26 +95,39 @@ impl Arg {
     }
 }
 
-impl Parse for Spec {
-    fn parse(input: ParseStream) -> syn::Result<Self> {
-        let attrs = input.call(Attribute::parse_outer)?;
-        let vis: Visibility = input.parse()?;
-        input.parse::<Token![struct]>()?;
-        let name: Ident = input.parse()?;
-        let content;
-        let brace = braced!(content in input);
-        let items = parse_items(&content)?;
-        if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the network's body"));
-        }
-        Ok(Spec {
-            attrs,
-            vis,
-            name,
-            items,
-            brace_span: brace.span.close(),
-        })
+impl Spec {
+    /// Parses a spec. `header` is set as soon as the name has been read, so that a
+    /// spec gets a stub (`fallback`) whether its body does not parse or does not
+    /// check.
+    pub fn parse(tokens: TokenStream, header: &mut Option<Header>) -> syn::Result<Spec> {
+        (|input: ParseStream| parse_spec(input, header)).parse2(tokens)
     }
+}
+
+/// [`Spec`]'s grammar; `header` is set as soon as the name has been read.
+fn parse_spec(input: ParseStream, header: &mut Option<Header>) -> syn::Result<Spec> {
+    let attrs = input.call(Attribute::parse_outer)?;
+    let vis: Visibility = input.parse()?;
+    input.parse::<Token![struct]>()?;
+    let name: Ident = input.parse()?;
+    *header = Some(Header {
+        attrs: attrs.clone(),
+        vis: vis.clone(),
+        name: name.clone(),
+    });
+    let content;
+    let brace = braced!(content in input);
+    let items = parse_items(&content)?;
+    if !input.is_empty() {
+        return Err(input.error("unexpected tokens after the network's body"));
+    }
+    Ok(Spec {
+        attrs,
+        vis,
+        name,
+        items,
+        brace_span: brace.span.close(),
+    })
 }
 
 fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
@@ -102,28 +137,43 @@ fn parse_items(input: ParseStream) -> syn::Result<Vec<Item>> {
 
 impl Parse for Item {
     fn parse(input: ParseStream) -> syn::Result<Self> {
-        let named = input.peek(syn::Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]);
-        if !named {
-            return Ok(Item::Layer(parse_layer(input, None)?));
-        }
-        let key: Ident = input.parse()?;
-        input.parse::<Token![:]>()?;
-        Ok(match key.to_string().as_str() {
-            "input" => Item::Input {
+        if at_key(input, kw::input) {
+            let key = key(input)?;
+            Ok(Item::Input {
                 key,
                 width: input.parse()?,
-            },
-            "loss" => Item::Loss {
+            })
+        } else if at_key(input, kw::loss) {
+            let key = key(input)?;
+            Ok(Item::Loss {
                 key,
                 value: input.parse()?,
-            },
-            "clip" => Item::Clip {
+            })
+        } else if at_key(input, kw::clip) {
+            let key = key(input)?;
+            Ok(Item::Clip {
                 key,
                 value: input.parse()?,
-            },
-            _ => Item::Layer(parse_layer(input, Some(key))?),
-        })
+            })
+        } else if at_key(input, syn::Ident) {
+            let name = key(input)?;
+            Ok(Item::Layer(parse_layer(input, Some(name))?))
+        } else {
+            Ok(Item::Layer(parse_layer(input, None)?))
+        }
     }
+}
+
+/// Whether `word :` comes next (a `:`, not the start of a path's `::`).
+fn at_key(input: ParseStream, word: impl Peek) -> bool {
+    input.peek(word) && input.peek2(Token![:]) && !input.peek2(Token![::])
+}
+
+/// `word :`, as the word: the checks name it in their messages.
+fn key(input: ParseStream) -> syn::Result<Ident> {
+    let key = input.parse()?;
+    input.parse::<Token![:]>()?;
+    Ok(key)
 }
 
 fn parse_layer(input: ParseStream, name: Option<Ident>) -> syn::Result<LayerItem> {
