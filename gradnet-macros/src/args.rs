@@ -129,6 +129,15 @@ pub(crate) fn check_finite_num(
     )
 }
 
+/// `crate`, `super`, `self` or `Self` alone: a path, but not to a const.
+fn is_keyword_path(path: &syn::Path) -> bool {
+    path.segments.len() == 1
+        && matches!(
+            path.segments[0].ident.to_string().as_str(),
+            "crate" | "super" | "self" | "Self"
+        )
+}
+
 /// A width: a positive integer literal or a path to a const.
 pub(crate) fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
     match e {
@@ -155,7 +164,9 @@ pub(crate) fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
                 None
             }
         },
-        Expr::Path(p) if p.qself.is_none() => Some(Width::Const(p.path.clone())),
+        Expr::Path(p) if p.qself.is_none() && !is_keyword_path(&p.path) => {
+            Some(Width::Const(p.path.clone()))
+        }
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
             let inner = &u.expr;
             cx.error(
@@ -210,7 +221,7 @@ pub(crate) fn expect_num(cx: &mut Ctxt, e: &Expr) -> Option<Num> {
                 },
             })
         }
-        Expr::Path(p) if p.qself.is_none() => {
+        Expr::Path(p) if p.qself.is_none() && !is_keyword_path(&p.path) => {
             let path = &p.path;
             Some(Num {
                 tokens: quote!((#path as f64)),

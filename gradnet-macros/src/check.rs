@@ -14,6 +14,11 @@ use std::collections::HashMap;
 use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
+/// The most copies one `repeat` writes out.
+const MAX_REPEAT: usize = 1000;
+/// The most entries a spec may unroll to (the macro writes every one out).
+const MAX_LAYERS: usize = 10_000;
+
 /// Checks a parsed spec. Errors go to `cx`; the result is `None` when any was found.
 pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     let mut input = None;
@@ -168,6 +173,15 @@ impl Walker<'_> {
                 }
             }
             let times = match slots[0].map(|e| expect_width(self.cx, e)) {
+                Some(Some(Width::Lit(n, span))) if n > MAX_REPEAT => {
+                    self.cx.error(
+                        span,
+                        format!(
+                            "repeat writes its block out; at most {MAX_REPEAT} copies, found {n}"
+                        ),
+                    );
+                    continue;
+                }
                 Some(Some(Width::Lit(n, _))) => n,
                 Some(Some(Width::Const(p))) => {
                     self.cx.error(
@@ -222,7 +236,15 @@ impl Walker<'_> {
             let mut once = Vec::new();
             self.unroll(&inner, &mut once);
             // After a naming error, one copy: the others would only repeat it.
-            for _ in 0..if named { 1 } else { times } {
+            let copies = if named { 1 } else { times };
+            if out.len() + copies * once.len() > MAX_LAYERS {
+                self.cx.error(
+                    item.word.span(),
+                    format!("this repeat makes the network longer than {MAX_LAYERS} layers"),
+                );
+                continue;
+            }
+            for _ in 0..copies {
                 out.extend(&once);
             }
         }
@@ -357,8 +379,18 @@ impl Walker<'_> {
             .iter()
             .filter(|a| matches!(a, Arg::Positional(_)))
             .count();
+        let mut named_seen = false;
         for arg in args {
+            let after_named = named_seen;
+            named_seen |= matches!(arg, Arg::Named { .. });
             match arg {
+                Arg::Positional(e) if after_named => {
+                    self.cx.error(
+                        e.span(),
+                        format!("positional arguments of `{word}` come before the named ones"),
+                    );
+                    ok = false;
+                }
                 Arg::Positional(e) => {
                     if next >= params.len() {
                         if next == params.len() {

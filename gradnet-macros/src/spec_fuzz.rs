@@ -24,16 +24,14 @@
 //!
 //! Not fed to the macro: `repeat` counts above 16 (valid specs use 1 to 3, and no
 //! mutation of a count makes it large; a case where one appears anyway is skipped).
-//! The macro writes a repeat out once per copy with no limit on the count (4,000
-//! copies of `relu` take a second and 4 MB of output in a debug build), so
-//! `repeat(1000000000) { relu }` makes it allocate until the compiler runs out of
-//! memory: a finding, reported, but not one a test can run.
+//! The macro writes a repeat out once per copy, so it refuses more than 1,000 copies
+//! and specs that unroll to more than 10,000 entries (`tests/ui/repeat_too_many.rs`).
 //!
-//! Known findings, reported and not fixed here, each with an ignored test that
-//! fails until it is: a bare `crate` or `super` taken for a named const and
-//! expanded into code that is not Rust (let through by the property test, see
-//! [`bare_crate_or_super`]); a positional argument after the named one of the same
-//! parameter silently replacing it.
+//! Findings of this test, fixed, each kept as a named test: a bare `crate` or
+//! `super` was taken for a named const and expanded into code that is not Rust (the
+//! property test still counts such accepted specs, see [`bare_crate_or_super`]: now
+//! none); a positional argument after the named one of the same parameter silently
+//! replaced it.
 //!
 //! 10,000 cases by default (about 45 s in a debug build, most of it parsing the
 //! generated code of the accepted specs); `PROPTEST_CASES` sets another count and
@@ -101,9 +99,10 @@ fn large_repeat(ts: &TokenStream) -> bool {
 }
 
 /// Whether the input has a bare `crate` or `super` (not `crate::X`, not in
-/// `pub(crate)`): a known finding, reported and not fixed here. The macro takes it
-/// for a named const (`dense(crate)`, `input: super`, `elu(crate)`) and accepts the
-/// spec, and the code it generates (`{ crate }`) is not Rust.
+/// `pub(crate)`): a finding of this test, now fixed. The macro took it for a named
+/// const (`dense(crate)`, `input: super`, `elu(crate)`) and accepted the spec, and
+/// the code it generated (`{ crate }`) was not Rust; such accepted specs are still
+/// counted, and should be none.
 fn bare_crate_or_super(ts: &TokenStream, in_vis: bool) -> bool {
     let tts: Vec<TokenTree> = ts.clone().into_iter().collect();
     tts.iter().enumerate().any(|(i, tt)| match tt {
@@ -301,7 +300,7 @@ impl fmt::Display for Stats {
         )?;
         writeln!(
             f,
-            "  accepted with a bare `crate` or `super` (a known finding): {}",
+            "  accepted with a bare `crate` or `super` (a fixed finding; should be 0): {}",
             self.known
         )?;
         write!(
@@ -421,10 +420,9 @@ fn edge_specs_are_accepted() {
     );
 }
 
-/// Finding, not fixed here: a bare `crate` or `super` is taken for a named const, and
-/// the generated code (`{ crate }`) does not parse.
+/// A finding, fixed: a bare `crate` or `super` was taken for a named const, and the
+/// generated code (`{ crate }`) did not parse.
 #[test]
-#[ignore = "finding: `dense(crate)` is accepted and expands to code that is not Rust"]
 fn a_bare_crate_as_a_width_is_rejected() {
     assert_case(
         "struct Net { input: 4, dense(crate), loss: mse }",
@@ -432,11 +430,9 @@ fn a_bare_crate_as_a_width_is_rejected() {
     );
 }
 
-/// Finding, not fixed here: a positional argument after a named one for the same
-/// parameter silently replaces it (`Walker::bind`), where the other order is "given
-/// twice".
+/// A finding, fixed: a positional argument after a named one for the same parameter
+/// silently replaced it (`Walker::bind`), where the other order is "given twice".
 #[test]
-#[ignore = "finding: `dense(out = 8, 16)` is accepted, with 16"]
 fn a_positional_argument_after_the_named_one_is_rejected() {
     assert_case(
         "struct Net { input: 4, dense(out = 8, 16), loss: mse }",
