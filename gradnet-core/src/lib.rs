@@ -44,7 +44,9 @@ pub mod params;
 pub mod prelu;
 pub mod real;
 pub mod rng;
+pub mod rnn;
 pub mod schedule;
+pub mod seq;
 pub mod summary;
 
 pub use activation::Activation;
@@ -56,6 +58,8 @@ pub use network::Network;
 pub use params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 pub use real::Real;
 pub use rng::SeededRng;
+pub use rnn::{Recurrent, RecurrentConfig, Rnn, State, Steps};
+pub use seq::Seq;
 
 /// The `rand` crate gradnet draws with, so users can draw from a [`SeededRng`]
 /// without depending on a matching version.

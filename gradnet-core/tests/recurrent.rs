@@ -1,0 +1,718 @@
+//! Sequences and recurrent layers: `Seq` construction and conversion, and every cell's
+//! backpropagation through time against central finite differences.
+//!
+//! Each cell (with and without bias, reading the last state or every step, from zeros
+//! or from a given initial state) is checked for the input, every parameter and the
+//! initial state against the central difference of
+//!
+//! ```text
+//! L = sum_k c_k sin(y_k)   (+ sum_k c'_k sin(c_n,k) for the LSTM's final cell state)
+//! ```
+//!
+//! where `y` is `h_n` or every `h_t`: a nonlinear op after the layer, so a backward
+//! that ignores its incoming gradient fails. The rule is the project's,
+//! `|a - n| <= 1e-6 max(|a|, |n|) + 1e-9` (`gradcheck`), on 7 steps of 2 rows, in f64.
+//! The gate equations, PyTorch's, are written beside each cell's tests.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell as StdCell;
+
+use gradnet_core::gradcheck::{check_gradient, compare};
+use gradnet_core::rng::seeded;
+use gradnet_core::rnn::{
+    Cell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell, RnnNonlinearity,
+};
+use gradnet_core::{
+    Batch, Error, Gradients, Layer, Parameters, Recurrent, Rnn, Seq, Shape, State, Steps,
+    TensorKind, Write,
+};
+
+// ---------------------------------------------------------------------------------
+// A counting allocator, per thread (the tests of this binary run on several threads).
+
+struct Counting;
+
+thread_local! {
+    static ALLOCATIONS: StdCell<usize> = const { StdCell::new(0) };
+}
+
+fn bump() {
+    let _ = ALLOCATIONS.try_with(|c| c.set(c.get() + 1));
+}
+
+// SAFETY: every method forwards to `System` with the caller's arguments unchanged.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded as received.
+        unsafe { System.alloc_zeroed(layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        bump();
+        // SAFETY: forwarded as received.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: forwarded as received.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+/// Allocations `f` makes on this thread.
+fn allocations(f: impl FnOnce()) -> usize {
+    let before = ALLOCATIONS.with(StdCell::get);
+    f();
+    ALLOCATIONS.with(StdCell::get) - before
+}
+
+// ---------------------------------------------------------------------------------
+// The harness.
+
+const IN: usize = 3;
+const H: usize = 4;
+const STEPS: usize = 7;
+const ROWS: usize = 2;
+
+/// `c_k` of the loss: varied in sign and size, so every output counts differently.
+fn c(k: usize) -> f64 {
+    [0.7, -1.3, 0.45, 1.9, -0.6, 1.1, -2.2][k % 7] * (1.0 + 0.01 * k as f64)
+}
+
+/// `sum_k c_{k + off} sin(y_k)`.
+fn loss(y: &[f64], off: usize) -> f64 {
+    y.iter()
+        .enumerate()
+        .map(|(k, &v)| c(k + off) * v.sin())
+        .sum()
+}
+
+/// `dL/dy_k = c_{k + off} cos(y_k)`.
+fn dloss(y: &[f64], off: usize) -> Vec<f64> {
+    y.iter()
+        .enumerate()
+        .map(|(k, &v)| c(k + off) * v.cos())
+        .collect()
+}
+
+/// `n` varied values in about `[-scale, scale]`, none closer to 0 than `0.1 scale`.
+fn data(n: usize, phase: f64, scale: f64) -> Vec<f64> {
+    (0..n)
+        .map(|k| {
+            let v = (k as f64 * 1.618 + phase).sin();
+            let v = if v.abs() < 0.1 {
+                v + 0.3f64.copysign(v)
+            } else {
+                v
+            };
+            scale * v
+        })
+        .collect()
+}
+
+fn values<P: Parameters<f64>>(p: &P) -> Vec<f64> {
+    let mut v = Vec::new();
+    p.visit_params(&mut |_, p| v.extend_from_slice(p));
+    v
+}
+
+fn with_values<P: Parameters<f64> + Clone>(p: &P, flat: &[f64]) -> P {
+    let mut p = p.clone();
+    let mut rest = flat;
+    p.visit_values_mut(&mut |_, v| {
+        let (head, tail) = rest.split_at(v.len());
+        v.copy_from_slice(head);
+        rest = tail;
+    });
+    assert!(rest.is_empty(), "more values than parameters");
+    p
+}
+
+fn flat_grads<G: Gradients<f64>>(g: &G) -> Vec<f64> {
+    let mut v = Vec::new();
+    g.visit_grads(&mut |_, g| v.extend_from_slice(g));
+    v
+}
+
+/// What the loss reads of the layer.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Out {
+    /// `h_n` (and, for the LSTM, `c_n`).
+    Last,
+    /// Every `h_t` (and, for the LSTM, `c_n`).
+    Steps,
+}
+
+/// The loss of `layer` on `x` from `initial` (flat `h0`, then `c0` if the cell has
+/// one), through `forward_from`.
+fn run<C: Cell>(
+    layer: &Recurrent<f64, C, IN, H>,
+    x: &[f64],
+    initial: Option<&[f64]>,
+    out: Out,
+) -> f64 {
+    let x = Seq::<f64, IN>::from_time_major(x.to_vec(), STEPS).unwrap();
+    let s = initial.map(|v| state::<C>(v));
+    let mut cache = RecurrentCache::default();
+    layer.forward_from(&x, s.as_ref(), &mut cache).unwrap();
+    let fin = cache.final_state();
+    let mut l = match out {
+        Out::Last => loss(fin.h.as_slice(), 0),
+        Out::Steps => loss(cache.outputs(), 0),
+    };
+    if C::HAS_C {
+        l += loss(fin.c.as_slice(), 3);
+    }
+    l
+}
+
+fn state<C: Cell>(v: &[f64]) -> State<f64, H> {
+    let n = ROWS * H;
+    if C::HAS_C {
+        State::with_cell(
+            Batch::from_slice(&v[..n]).unwrap(),
+            Batch::from_slice(&v[n..]).unwrap(),
+        )
+    } else {
+        State::hidden(Batch::from_slice(v).unwrap())
+    }
+}
+
+/// Checks `dx`, every parameter's gradient and (if `initial`) the initial state's
+/// against finite differences, through `forward_from` / `backward_through_time`.
+fn check_bptt<C: Cell>(name: &str, layer: &Recurrent<f64, C, IN, H>, initial: bool, out: Out) {
+    let xs = data(STEPS * ROWS * IN, 0.2, 1.0);
+    let n_state = ROWS * H * if C::HAS_C { 2 } else { 1 };
+    let s0 = data(n_state, 1.1, 0.8);
+    let init = initial.then_some(&s0[..]);
+    let p = values(layer);
+
+    // Analytic.
+    let x = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+    let s = init.map(state::<C>);
+    let mut cache = RecurrentCache::default();
+    layer.forward_from(&x, s.as_ref(), &mut cache).unwrap();
+    let fin = cache.final_state();
+    let d_out = Seq::<f64, H>::from_time_major(dloss(cache.outputs(), 0), STEPS).unwrap();
+    let d_h = Batch::<f64, H>::from_vec(dloss(fin.h.as_slice(), 0)).unwrap();
+    let d_c = C::HAS_C.then(|| Batch::<f64, H>::from_vec(dloss(fin.c.as_slice(), 3)).unwrap());
+    let mut g = layer.zero_grads();
+    g.visit_grads_mut(&mut |_, g| g.fill(7.0)); // overwritten
+    let mut dx = Seq::<f64, IN>::zeros(1, 5); // wrong shape, overwritten
+    let (d_outputs, d_final_h) = match out {
+        Out::Last => (None, Some(&d_h)),
+        Out::Steps => (Some(&d_out), None),
+    };
+    layer.backward_through_time(
+        &x,
+        &mut cache,
+        d_outputs,
+        d_final_h,
+        d_c.as_ref(),
+        &mut g,
+        Write::Overwrite,
+        Some(&mut dx),
+        Write::Overwrite,
+    );
+    assert_eq!((dx.steps(), dx.rows()), (STEPS, ROWS), "{name}: dx shape");
+
+    check_gradient(|v| run(layer, v, init, out), &xs, dx.as_slice())
+        .unwrap_or_else(|e| panic!("{name}: dx: {e}"));
+    let analytic_dp = flat_grads(&g);
+    assert_eq!(
+        analytic_dp.len(),
+        p.len(),
+        "{name}: one gradient per parameter"
+    );
+    check_gradient(
+        |v| run(&with_values(layer, v), &xs, init, out),
+        &p,
+        &analytic_dp,
+    )
+    .unwrap_or_else(|e| panic!("{name}: dparams: {e}"));
+    match cache.d_initial() {
+        Some(d) => {
+            assert!(initial, "{name}: d_initial without an initial state");
+            let mut ds = d.h.as_slice().to_vec();
+            ds.extend_from_slice(d.c.as_slice());
+            check_gradient(|v| run(layer, &xs, Some(v), out), &s0, &ds)
+                .unwrap_or_else(|e| panic!("{name}: d_initial: {e}"));
+        }
+        None => assert!(!initial, "{name}: no d_initial for a given initial state"),
+    }
+}
+
+/// The protocol's backward (from zeros; `h_n` for the layer, every step for
+/// `Steps(&layer)`): dx and the parameters against finite differences, then
+/// `Write::Accumulate` adds to what was there, and `dx = None` gives the same
+/// parameter gradients.
+fn check_protocol<C: Cell>(name: &str, layer: &Recurrent<f64, C, IN, H>) {
+    fn one<L, O>(
+        name: &str,
+        l: &L,
+        at: impl Fn(&[f64]) -> f64,
+        p: &[f64],
+        xs: &[f64],
+        zero: &L::Grads,
+    ) where
+        L: Layer<f64, Seq<f64, IN>, Output = O>,
+        L::Grads: Clone,
+        O: AsFlat,
+    {
+        let x = Seq::<f64, IN>::from_time_major(xs.to_vec(), STEPS).unwrap();
+        let (mut y, mut cache) = (O::default(), L::Cache::default());
+        Layer::check_train(l, &x).unwrap();
+        Layer::forward_train(l, &x, &mut y, &mut cache, &mut seeded(0)).unwrap();
+        let mut y_eval = O::default();
+        Layer::forward_eval(l, &x, &mut y_eval);
+        assert_eq!(y_eval.flat(), y.flat(), "{name}: eval differs from train");
+        let dy0 = O::from_flat(dloss(y.flat(), 0));
+        let (mut dy, mut dx) = (dy0.clone(), Seq::new());
+        let mut g = zero.clone();
+        let w = Write::Overwrite;
+        Layer::backward(l, &x, &y, &mut cache, &mut dy, &mut g, w, Some(&mut dx), w);
+        let run_x = |v: &[f64]| {
+            let x = Seq::<f64, IN>::from_time_major(v.to_vec(), STEPS).unwrap();
+            let mut y = O::default();
+            Layer::forward_eval(l, &x, &mut y);
+            loss(y.flat(), 0)
+        };
+        check_gradient(run_x, xs, dx.as_slice()).unwrap_or_else(|e| panic!("{name}: dx: {e}"));
+        let dp = flat_grads(&g);
+        check_gradient(at, p, &dp).unwrap_or_else(|e| panic!("{name}: dparams: {e}"));
+
+        // Accumulate onto given values; dx = None gives the same parameter gradients.
+        let mut dy = dy0.clone();
+        let mut g2 = zero.clone();
+        g2.visit_grads_mut(&mut |_, g| g.fill(0.5));
+        let mut dx2 = Seq::<f64, IN>::from_time_major(vec![0.25; xs.len()], STEPS).unwrap();
+        let a = Write::Accumulate;
+        Layer::backward(
+            l,
+            &x,
+            &y,
+            &mut cache,
+            &mut dy,
+            &mut g2,
+            a,
+            Some(&mut dx2),
+            a,
+        );
+        let plus = |v: &[f64], d: f64| v.iter().map(|v| v + d).collect::<Vec<_>>();
+        compare(dx2.as_slice(), &plus(dx.as_slice(), 0.25)).unwrap();
+        compare(&flat_grads(&g2), &plus(&dp, 0.5)).unwrap();
+        let mut dy = dy0;
+        let mut g3 = zero.clone();
+        Layer::backward(l, &x, &y, &mut cache, &mut dy, &mut g3, w, None, w);
+        assert_eq!(
+            flat_grads(&g3),
+            dp,
+            "{name}: dx = None changes the gradients"
+        );
+    }
+    let xs = data(STEPS * ROWS * IN, 0.7, 1.0);
+    let p = values(layer);
+    let last = |v: &[f64]| {
+        let l = with_values(layer, v);
+        let x = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+        let mut y = Batch::new();
+        Layer::forward_eval(&l, &x, &mut y);
+        loss(y.as_slice(), 0)
+    };
+    let zero = layer.zero_grads();
+    one(&format!("{name} last"), layer, last, &p, &xs, &zero);
+    let steps = |v: &[f64]| {
+        let l = with_values(layer, v);
+        let x = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+        let mut y = Seq::new();
+        Layer::forward_eval(&Steps(&l), &x, &mut y);
+        loss(y.as_slice(), 0)
+    };
+    one(
+        &format!("{name} steps"),
+        &Steps(layer),
+        steps,
+        &p,
+        &xs,
+        &zero,
+    );
+}
+
+/// An output read as a flat slice.
+trait AsFlat: Default + Clone {
+    fn flat(&self) -> &[f64];
+    fn from_flat(v: Vec<f64>) -> Self;
+}
+
+impl AsFlat for Batch<f64, H> {
+    fn flat(&self) -> &[f64] {
+        self.as_slice()
+    }
+    fn from_flat(v: Vec<f64>) -> Self {
+        Batch::from_vec(v).unwrap()
+    }
+}
+
+impl AsFlat for Seq<f64, H> {
+    fn flat(&self) -> &[f64] {
+        self.as_slice()
+    }
+    fn from_flat(v: Vec<f64>) -> Self {
+        Seq::from_time_major(v, STEPS).unwrap()
+    }
+}
+
+/// Every check, for one layer with and without its biases.
+fn check_all<C: Cell>(name: &str, cell: C) {
+    for bias in [true, false] {
+        let config = RecurrentConfig {
+            bias,
+            ..RecurrentConfig::default()
+        };
+        // Weights a little larger than PyTorch's default, so every gate does work.
+        let base = Recurrent::<f64, C, IN, H>::with_cell(cell, &config, &mut seeded(3));
+        let p: Vec<f64> = values(&base).iter().map(|v| 1.6 * v).collect();
+        let layer = with_values(&base, &p);
+        let name = format!("{name} bias={bias}");
+        for out in [Out::Last, Out::Steps] {
+            for initial in [false, true] {
+                check_bptt(
+                    &format!("{name} {out:?} initial={initial}"),
+                    &layer,
+                    initial,
+                    out,
+                );
+            }
+        }
+        check_protocol(&name, &layer);
+    }
+}
+
+// ---------------------------------------------------------------------------------
+// The cells against finite differences.
+
+/// `torch.nn.RNN(nonlinearity='tanh')`:
+///
+/// ```text
+/// h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+/// ```
+#[test]
+fn rnn_tanh_backpropagates_through_time() {
+    check_all("rnn tanh", RnnCell::default());
+}
+
+/// `torch.nn.RNN(nonlinearity='relu')`:
+///
+/// ```text
+/// h_t = relu(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)
+/// ```
+#[test]
+fn rnn_relu_backpropagates_through_time() {
+    check_all(
+        "rnn relu",
+        RnnCell {
+            nonlinearity: RnnNonlinearity::Relu,
+        },
+    );
+}
+
+/// A hand-computed step: one unit, one feature, `h_1 = tanh(w x + b_i + u h_0 + b_h)`.
+#[test]
+fn rnn_matches_the_equation() {
+    let rnn = Rnn::<f64, 1, 1>::from_parts(
+        RnnCell::default(),
+        vec![0.5],
+        vec![-0.75],
+        Some((vec![0.1], vec![0.2])),
+    )
+    .unwrap();
+    let x = Seq::<f64, 1>::from_time_major(vec![2.0, -1.0], 2).unwrap();
+    let mut cache = RecurrentCache::default();
+    let h0 = State::hidden(Batch::from_slice(&[0.4]).unwrap());
+    rnn.forward_from(&x, Some(&h0), &mut cache).unwrap();
+    let h1 = (0.5 * 2.0 + 0.1 - 0.75 * 0.4 + 0.2f64).tanh();
+    let h2 = (-0.5 + 0.1 - 0.75 * h1 + 0.2f64).tanh();
+    assert_eq!(cache.outputs(), &[h1, h2]);
+    assert_eq!(cache.final_state().h.as_slice(), &[h2]);
+    assert!(cache.final_state().c.is_empty());
+}
+
+// ---------------------------------------------------------------------------------
+// Parameters, initialization, errors, reuse.
+
+fn shapes<P: Parameters<f64>>(p: &P) -> Vec<String> {
+    let mut v = Vec::new();
+    p.visit_shapes(&mut |name, kind, shape: Shape| {
+        assert_eq!(kind, TensorKind::Parameter);
+        v.push(format!("{name} {shape}"));
+    });
+    v
+}
+
+#[test]
+fn rnn_parameters_have_pytorch_names_and_shapes() {
+    let rnn = Rnn::<f64, 5, 7>::new(&RecurrentConfig::default(), &mut seeded(0));
+    assert_eq!(
+        shapes(&rnn),
+        [
+            "weight_ih_l0 [7, 5]",
+            "weight_hh_l0 [7, 7]",
+            "bias_ih_l0 [7]",
+            "bias_hh_l0 [7]"
+        ]
+    );
+    let no_bias = RecurrentConfig {
+        bias: false,
+        ..RecurrentConfig::default()
+    };
+    let rnn = Rnn::<f64, 5, 7>::new(&no_bias, &mut seeded(0));
+    assert_eq!(shapes(&rnn), ["weight_ih_l0 [7, 5]", "weight_hh_l0 [7, 7]"]);
+    assert_eq!(rnn.num_params(), 7 * 5 + 7 * 7);
+}
+
+/// PyTorch's default: every value in `[-1/sqrt(H), 1/sqrt(H)]`, spread over it.
+#[test]
+fn default_init_is_uniform_one_over_sqrt_h() {
+    let rnn = Rnn::<f64, 16, 64>::new(&RecurrentConfig::default(), &mut seeded(1));
+    let k = 1.0 / 8.0;
+    rnn.visit_params(&mut |name, v| {
+        assert!(v.iter().all(|x| x.abs() <= k), "{name} out of range");
+        let max = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+        assert!(max > 0.9 * k, "{name} does not fill the range");
+    });
+    // The same seed gives the same layer.
+    let again = Rnn::<f64, 16, 64>::new(&RecurrentConfig::default(), &mut seeded(1));
+    assert_eq!(rnn, again);
+}
+
+/// Orthogonal recurrent weights: each gate's `H x H` block has `W W^T = I`.
+#[test]
+fn orthogonal_recurrent_weights() {
+    let config = RecurrentConfig {
+        recurrent_init: RecurrentInit::Orthogonal,
+        ..RecurrentConfig::default()
+    };
+    let rnn = Rnn::<f64, 3, 6>::new(&config, &mut seeded(2));
+    assert_orthogonal_blocks(rnn.weight_hh(), 6);
+}
+
+fn assert_orthogonal_blocks(w: &[f64], h: usize) {
+    for block in w.chunks_exact(h * h) {
+        for i in 0..h {
+            for j in 0..h {
+                let d: f64 = (0..h).map(|k| block[i * h + k] * block[j * h + k]).sum();
+                let e = if i == j { 1.0 } else { 0.0 };
+                assert!((d - e).abs() < 1e-12, "W W^T [{i}][{j}] = {d}");
+            }
+        }
+    }
+}
+
+#[test]
+fn bad_inputs_are_typed_errors() {
+    let rnn = Rnn::<f64, 2, 3>::new(&RecurrentConfig::default(), &mut seeded(0));
+    let mut cache = RecurrentCache::default();
+    assert_eq!(
+        rnn.forward_from(&Seq::new(), None, &mut cache),
+        Err(Error::EmptyBatch)
+    );
+    assert_eq!(
+        Layer::check_train(&rnn, &Seq::zeros(3, 0)),
+        Err(Error::EmptyBatch)
+    );
+    let x = Seq::<f64, 2>::zeros(4, 2);
+    let h0 = State::hidden(Batch::<f64, 3>::zeros(3));
+    assert!(matches!(
+        rnn.forward_from(&x, Some(&h0), &mut cache),
+        Err(Error::RowMismatch {
+            expected: 2,
+            found: 3,
+            ..
+        })
+    ));
+    assert!(matches!(
+        Rnn::<f64, 2, 3>::from_parts(RnnCell::default(), vec![0.0; 5], vec![0.0; 9], None),
+        Err(Error::WidthMismatch {
+            expected: 6,
+            found: 5,
+            ..
+        })
+    ));
+}
+
+/// A second call of the same size, and a smaller one after it, allocate nothing:
+/// forward, backward (with dx) and reading the final state into a kept buffer.
+fn assert_no_allocation_on_reuse<C: Cell>(name: &str, cell: C) {
+    let layer =
+        Recurrent::<f64, C, IN, H>::with_cell(cell, &RecurrentConfig::default(), &mut seeded(0));
+    let big = Seq::<f64, IN>::from_time_major(data(8 * 3 * IN, 0.1, 1.0), 8).unwrap();
+    let small = Seq::<f64, IN>::from_time_major(data(6 * 2 * IN, 0.4, 1.0), 6).unwrap();
+    let d_big = Seq::<f64, H>::from_time_major(data(8 * 3 * H, 0.9, 1.0), 8).unwrap();
+    let d_small = Seq::<f64, H>::from_time_major(data(6 * 2 * H, 0.9, 1.0), 6).unwrap();
+    let mut cache = RecurrentCache::default();
+    let mut g = layer.zero_grads();
+    let (mut dx, mut fin) = (Seq::new(), State::default());
+    let h0 = State::with_cell(Batch::<f64, H>::zeros(3), Batch::<f64, H>::zeros(3));
+    let mut step = |x: &Seq<f64, IN>, d: &Seq<f64, H>, h0: Option<&State<f64, H>>| {
+        layer.forward_from(x, h0, &mut cache).unwrap();
+        cache.final_state_into(&mut fin);
+        layer.backward_through_time(
+            x,
+            &mut cache,
+            Some(d),
+            Some(&fin.h),
+            None,
+            &mut g,
+            Write::Overwrite,
+            Some(&mut dx),
+            Write::Overwrite,
+        );
+    };
+    step(&big, &d_big, Some(&h0));
+    assert_eq!(
+        allocations(|| step(&big, &d_big, Some(&h0))),
+        0,
+        "{name}: same size"
+    );
+    assert_eq!(
+        allocations(|| step(&small, &d_small, None)),
+        0,
+        "{name}: smaller"
+    );
+    assert_eq!(
+        allocations(|| step(&big, &d_big, None)),
+        0,
+        "{name}: back to the first"
+    );
+}
+
+#[test]
+fn rnn_allocates_nothing_after_the_first_call() {
+    assert_no_allocation_on_reuse("rnn", RnnCell::default());
+}
+
+// ---------------------------------------------------------------------------------
+// Seq.
+
+#[test]
+fn seq_from_time_major_and_batch_first() {
+    // 3 steps, 2 rows, 2 features. Batch-first [batch, time, features]:
+    let bf: Vec<f64> = (0..12).map(f64::from).collect();
+    let s = Seq::<f64, 2>::from_batch_first(&bf, 3).unwrap();
+    assert_eq!((s.steps(), s.rows()), (3, 2));
+    // Step t holds row 0's step t, then row 1's.
+    assert_eq!(s.step(0), &[0.0, 1.0, 6.0, 7.0]);
+    assert_eq!(s.step(2), &[4.0, 5.0, 10.0, 11.0]);
+    assert_eq!(s.to_batch_first(), bf);
+    let tm = Seq::<f64, 2>::from_time_major(s.as_slice().to_vec(), 3).unwrap();
+    assert_eq!(tm, s);
+    assert_eq!(tm.clone().into_vec(), s.as_slice());
+    let b = s.step_batch(1);
+    assert_eq!(b.rows(), 2);
+    assert_eq!(b.as_slice(), &[2.0, 3.0, 8.0, 9.0]);
+    let steps: Vec<_> = (0..3).map(|t| s.step_batch(t)).collect();
+    assert_eq!(Seq::from_steps(&steps).unwrap(), s);
+    let mut out = Vec::with_capacity(64);
+    let ptr = out.as_ptr();
+    s.write_batch_first(&mut out);
+    assert_eq!((out, ptr), (bf, ptr));
+}
+
+#[test]
+fn seq_errors() {
+    type S = Seq<f64, 2>;
+    assert_eq!(
+        S::from_time_major(vec![1.0; 5], 1),
+        Err(Error::RaggedBuffer { len: 5, width: 2 })
+    );
+    assert_eq!(
+        S::from_time_major(vec![1.0; 8], 3),
+        Err(Error::RaggedBuffer { len: 8, width: 6 })
+    );
+    assert_eq!(
+        S::from_batch_first(&[1.0; 7], 2),
+        Err(Error::RaggedBuffer { len: 7, width: 4 })
+    );
+    assert_eq!(S::from_time_major(vec![1.0; 4], 0), Err(Error::EmptyBatch));
+    assert_eq!(S::from_time_major(vec![], 2), Err(Error::EmptyBatch));
+    assert_eq!(S::from_batch_first(&[], 2), Err(Error::EmptyBatch));
+    assert_eq!(S::from_steps(&[]), Err(Error::EmptyBatch));
+    let (a, b) = (Batch::<f64, 2>::zeros(2), Batch::<f64, 2>::zeros(3));
+    assert!(matches!(
+        S::from_steps(&[a, b]),
+        Err(Error::RowMismatch {
+            expected: 2,
+            found: 3,
+            ..
+        })
+    ));
+    // Non-finite values: the row counts over all steps (t * rows + r).
+    let mut v = vec![0.0; 12];
+    v[9] = f64::NAN;
+    assert!(matches!(
+        S::from_time_major(v.clone(), 3),
+        Err(Error::NonFinite { row: 4, col: 1, .. })
+    ));
+    // Batch-first index 9 is row 1, step 1, feature 1: time-major row 1 * 2 + 1.
+    assert!(matches!(
+        S::from_batch_first(&v, 3),
+        Err(Error::NonFinite { row: 3, col: 1, .. })
+    ));
+    let mut s = S::zeros(2, 2);
+    assert_eq!(s.check_finite(), Ok(()));
+    s.step_mut(1)[0] = f64::INFINITY;
+    assert!(matches!(
+        s.check_finite(),
+        Err(Error::NonFinite { row: 2, col: 0, .. })
+    ));
+}
+
+#[test]
+fn seq_set_shape_reuses_capacity() {
+    let mut s = Seq::<f32, 3>::zeros(10, 4);
+    let (cap, ptr) = (s.capacity(), s.as_slice().as_ptr());
+    s.set_shape(2, 5);
+    assert_eq!((s.steps(), s.rows(), s.as_slice().len()), (2, 5, 30));
+    s.set_shape(4, 10);
+    assert_eq!(s.as_slice().len(), 120);
+    assert_eq!((s.capacity(), s.as_slice().as_ptr()), (cap, ptr));
+    assert_eq!(allocations(|| s.set_shape(3, 3)), 0);
+    assert!(Seq::<f32, 3>::new().is_empty());
+}
+
+#[test]
+fn final_state_reads_the_last_step() {
+    let rnn = Rnn::<f64, 2, 3>::new(&RecurrentConfig::default(), &mut seeded(5));
+    let x = Seq::<f64, 2>::from_time_major(data(5 * 2 * 2, 0.3, 1.0), 5).unwrap();
+    let (mut y, mut cache) = (Batch::new(), RecurrentCache::default());
+    Layer::forward_train(&rnn, &x, &mut y, &mut cache, &mut seeded(0)).unwrap();
+    assert_eq!(cache.final_state().h, y);
+    assert_eq!(&cache.outputs()[4 * 6..], y.as_slice());
+    let mut all = Seq::new();
+    Layer::forward_train(&Steps(&rnn), &x, &mut all, &mut cache, &mut seeded(0)).unwrap();
+    assert_eq!(all.step(4), y.as_slice());
+    assert!(cache.d_initial().is_none());
+    // Truncated backpropagation: two chunks from the carried state equal one run.
+    let (first, second) = (
+        Seq::<f64, 2>::from_time_major(x.as_slice()[..3 * 4].to_vec(), 3).unwrap(),
+        Seq::<f64, 2>::from_time_major(x.as_slice()[3 * 4..].to_vec(), 2).unwrap(),
+    );
+    rnn.forward_from(&first, None, &mut cache).unwrap();
+    let carried = cache.final_state();
+    rnn.forward_from(&second, Some(&carried), &mut cache)
+        .unwrap();
+    let h = cache.final_state().h;
+    for (a, b) in h.as_slice().iter().zip(y.as_slice()) {
+        assert!((a - b).abs() < 1e-15);
+    }
+}
