@@ -6,8 +6,10 @@
 //!
 //! ```text
 //! Rnn  (RnnCell, G = 1)   h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)     (or relu)
+//! Lstm (LstmCell, G = 4)  gates i, f, g, o; c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
 //! ```
 //!
+//! (the LSTM's equations in full, and its backward, are in [`lstm`]).
 //! With `G` gates, the parameters are, as PyTorch names and stores them:
 //!
 //! ```text
@@ -97,6 +99,10 @@ use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::seq::Seq;
+
+pub mod lstm;
+
+pub use lstm::{Lstm, LstmCell};
 
 /// What one step of a recurrent layer computes, for one row; implemented by
 /// [`RnnCell`] and the LSTM and GRU cells. Gate blocks follow PyTorch's order.

@@ -20,10 +20,10 @@ use std::cell::Cell as StdCell;
 use gradnet_core::gradcheck::{check_gradient, compare};
 use gradnet_core::rng::seeded;
 use gradnet_core::rnn::{
-    Cell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell, RnnNonlinearity,
+    Cell, LstmCell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell, RnnNonlinearity,
 };
 use gradnet_core::{
-    Batch, Error, Gradients, Layer, Parameters, Recurrent, Rnn, Seq, Shape, State, Steps,
+    Batch, Error, Gradients, Layer, Lstm, Parameters, Recurrent, Rnn, Seq, Shape, State, Steps,
     TensorKind, Write,
 };
 
@@ -445,6 +445,86 @@ fn rnn_matches_the_equation() {
     assert_eq!(cache.outputs(), &[h1, h2]);
     assert_eq!(cache.final_state().h.as_slice(), &[h2]);
     assert!(cache.final_state().c.is_empty());
+}
+
+/// `torch.nn.LSTM`, gates in PyTorch's order i, f, g, o:
+///
+/// ```text
+/// i_t = sigmoid(W_ii x_t + b_ii + W_hi h_{t-1} + b_hi)
+/// f_t = sigmoid(W_if x_t + b_if + W_hf h_{t-1} + b_hf)
+/// g_t = tanh(W_ig x_t + b_ig + W_hg h_{t-1} + b_hg)
+/// o_t = sigmoid(W_io x_t + b_io + W_ho h_{t-1} + b_ho)
+/// c_t = f_t * c_{t-1} + i_t * g_t
+/// h_t = o_t * tanh(c_t)
+/// ```
+///
+/// The loss also reads `c_n` (`+ sum c'_k sin(c_n,k)`), so dL/dc_n and dL/dc_0 are checked.
+#[test]
+fn lstm_backpropagates_through_time() {
+    check_all("lstm", LstmCell);
+}
+
+/// A hand-computed step of one unit: the gate blocks are in the order i, f, g, o.
+#[test]
+fn lstm_matches_the_equation() {
+    let (wi, wh) = (vec![0.5, -0.25, 0.75, 1.0], vec![0.3, 0.6, -0.4, 0.2]);
+    let (bi, bh) = (vec![0.1, 0.2, 0.3, 0.4], vec![-0.1, 0.05, 0.0, 0.1]);
+    let lstm = Lstm::<f64, 1, 1>::from_parts(
+        LstmCell,
+        wi.clone(),
+        wh.clone(),
+        Some((bi.clone(), bh.clone())),
+    )
+    .unwrap();
+    let x = Seq::<f64, 1>::from_time_major(vec![2.0], 1).unwrap();
+    let (h0, c0) = (0.4, -0.7);
+    let s0 = State::with_cell(
+        Batch::from_slice(&[h0]).unwrap(),
+        Batch::from_slice(&[c0]).unwrap(),
+    );
+    let mut cache = RecurrentCache::default();
+    lstm.forward_from(&x, Some(&s0), &mut cache).unwrap();
+    let z = |k: usize| wi[k] * 2.0 + bi[k] + wh[k] * h0 + bh[k];
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let (i, f, g, o) = (sig(z(0)), sig(z(1)), z(2).tanh(), sig(z(3)));
+    let c1 = f * c0 + i * g;
+    let h1 = o * c1.tanh();
+    let fin = cache.final_state();
+    assert!((fin.c.as_slice()[0] - c1).abs() < 1e-15);
+    assert!((fin.h.as_slice()[0] - h1).abs() < 1e-15);
+}
+
+#[test]
+fn lstm_options() {
+    let lstm = Lstm::<f64, 3, 5>::new(&RecurrentConfig::default(), &mut seeded(0));
+    assert_eq!(
+        shapes(&lstm),
+        [
+            "weight_ih_l0 [20, 3]",
+            "weight_hh_l0 [20, 5]",
+            "bias_ih_l0 [20]",
+            "bias_hh_l0 [20]"
+        ]
+    );
+    let config = RecurrentConfig {
+        recurrent_init: RecurrentInit::Orthogonal,
+        forget_bias_one: true,
+        ..RecurrentConfig::default()
+    };
+    let lstm = Lstm::<f64, 3, 5>::new(&config, &mut seeded(0));
+    assert_orthogonal_blocks(lstm.weight_hh(), 5);
+    let (bi, bh) = (lstm.bias_ih().unwrap(), lstm.bias_hh().unwrap());
+    assert_eq!(&bi[5..10], &[1.0; 5]);
+    assert_eq!(&bh[5..10], &[0.0; 5]);
+    assert!(bi[..5]
+        .iter()
+        .chain(&bi[10..])
+        .all(|v| v.abs() <= 1.0 / 5f64.sqrt()));
+}
+
+#[test]
+fn lstm_allocates_nothing_after_the_first_call() {
+    assert_no_allocation_on_reuse("lstm", LstmCell);
 }
 
 // ---------------------------------------------------------------------------------
