@@ -7,9 +7,11 @@
 //! ```text
 //! Rnn  (RnnCell, G = 1)   h_t = tanh(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)     (or relu)
 //! Lstm (LstmCell, G = 4)  gates i, f, g, o; c_t = f c_{t-1} + i g, h_t = o tanh(c_t)
+//! Gru  (GruCell, G = 3)   gates r, z, n; h_t = (1 - z) n + z h_{t-1},
+//!                         n = tanh(W_in x_t + b_in + r (W_hn h_{t-1} + b_hn))
 //! ```
 //!
-//! (the LSTM's equations in full, and its backward, are in [`lstm`]).
+//! (the gated cells' equations in full, and their backward, are in [`lstm`] and [`gru`]).
 //! With `G` gates, the parameters are, as PyTorch names and stores them:
 //!
 //! ```text
@@ -100,8 +102,10 @@ use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::seq::Seq;
 
+pub mod gru;
 pub mod lstm;
 
+pub use gru::{Gru, GruCell};
 pub use lstm::{Lstm, LstmCell};
 
 /// What one step of a recurrent layer computes, for one row; implemented by

@@ -20,11 +20,12 @@ use std::cell::Cell as StdCell;
 use gradnet_core::gradcheck::{check_gradient, compare};
 use gradnet_core::rng::seeded;
 use gradnet_core::rnn::{
-    Cell, LstmCell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell, RnnNonlinearity,
+    Cell, GruCell, LstmCell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell,
+    RnnNonlinearity,
 };
 use gradnet_core::{
-    Batch, Error, Gradients, Layer, Lstm, Parameters, Recurrent, Rnn, Seq, Shape, State, Steps,
-    TensorKind, Write,
+    Batch, Error, Gradients, Gru, Layer, Lstm, Parameters, Recurrent, Rnn, Seq, Shape, State,
+    Steps, TensorKind, Write,
 };
 
 // ---------------------------------------------------------------------------------
@@ -525,6 +526,59 @@ fn lstm_options() {
 #[test]
 fn lstm_allocates_nothing_after_the_first_call() {
     assert_no_allocation_on_reuse("lstm", LstmCell);
+}
+
+/// `torch.nn.GRU`, gates in PyTorch's order r, z, n:
+///
+/// ```text
+/// r_t = sigmoid(W_ir x_t + b_ir + W_hr h_{t-1} + b_hr)
+/// z_t = sigmoid(W_iz x_t + b_iz + W_hz h_{t-1} + b_hz)
+/// n_t = tanh(W_in x_t + b_in + r_t * (W_hn h_{t-1} + b_hn))
+/// h_t = (1 - z_t) * n_t + z_t * h_{t-1}
+/// ```
+#[test]
+fn gru_backpropagates_through_time() {
+    check_all("gru", GruCell);
+}
+
+/// A hand-computed step of one unit, gate blocks r, z, n; `b_hn` inside the reset.
+#[test]
+fn gru_matches_the_equation() {
+    let (wi, wh) = (vec![0.5, -0.25, 0.75], vec![0.3, 0.6, -0.4]);
+    let (bi, bh) = (vec![0.1, 0.2, 0.3], vec![-0.1, 0.05, 0.7]);
+    let gru = Gru::<f64, 1, 1>::from_parts(
+        GruCell,
+        wi.clone(),
+        wh.clone(),
+        Some((bi.clone(), bh.clone())),
+    )
+    .unwrap();
+    let x = Seq::<f64, 1>::from_time_major(vec![2.0], 1).unwrap();
+    let h0 = 0.4;
+    let mut cache = RecurrentCache::default();
+    let s0 = State::hidden(Batch::from_slice(&[h0]).unwrap());
+    gru.forward_from(&x, Some(&s0), &mut cache).unwrap();
+    let sig = |v: f64| 1.0 / (1.0 + (-v).exp());
+    let r = sig(wi[0] * 2.0 + bi[0] + wh[0] * h0 + bh[0]);
+    let z = sig(wi[1] * 2.0 + bi[1] + wh[1] * h0 + bh[1]);
+    let n = (wi[2] * 2.0 + bi[2] + r * (wh[2] * h0 + bh[2])).tanh();
+    let h1 = (1.0 - z) * n + z * h0;
+    assert!((cache.final_state().h.as_slice()[0] - h1).abs() < 1e-15);
+}
+
+#[test]
+fn gru_shapes_and_reuse() {
+    let gru = Gru::<f64, 3, 5>::new(&RecurrentConfig::default(), &mut seeded(0));
+    assert_eq!(
+        shapes(&gru),
+        [
+            "weight_ih_l0 [15, 3]",
+            "weight_hh_l0 [15, 5]",
+            "bias_ih_l0 [15]",
+            "bias_hh_l0 [15]"
+        ]
+    );
+    assert_no_allocation_on_reuse("gru", GruCell);
 }
 
 // ---------------------------------------------------------------------------------
