@@ -58,7 +58,7 @@ pub use network::Network;
 pub use params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 pub use real::Real;
 pub use rng::SeededRng;
-pub use rnn::{Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State, Steps};
+pub use rnn::{Bidirectional, Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State, Steps};
 pub use seq::Seq;
 
 /// The `rand` crate gradnet draws with, so users can draw from a [`SeededRng`]

@@ -20,8 +20,8 @@ use std::cell::Cell as StdCell;
 use gradnet_core::gradcheck::{check_gradient, compare};
 use gradnet_core::rng::seeded;
 use gradnet_core::rnn::{
-    Cell, GruCell, LstmCell, RecurrentCache, RecurrentConfig, RecurrentInit, RnnCell,
-    RnnNonlinearity,
+    bidirectional::BidirectionalCache, Bidirectional, Cell, GruCell, LstmCell, RecurrentCache,
+    RecurrentConfig, RecurrentInit, RnnCell, RnnNonlinearity,
 };
 use gradnet_core::{
     Batch, Error, Gradients, Gru, Layer, Lstm, Parameters, Recurrent, Rnn, Seq, Shape, State,
@@ -579,6 +579,303 @@ fn gru_shapes_and_reuse() {
         ]
     );
     assert_no_allocation_on_reuse("gru", GruCell);
+}
+
+// ---------------------------------------------------------------------------------
+// Bidirectional: PyTorch's bidirectional=True,
+//
+//     output_t = [h_t(forward), h_t(backward)],  h_n = [forward after T-1, backward after 0]
+//
+// where the backward direction is the same cell run from t = T-1 down to 0.
+
+const H2: usize = 2 * H;
+
+/// The loss of a bidirectional layer from flat initial states (forward's then
+/// backward's, each `h0` then `c0` if the cell has one).
+fn run_bi<C: Cell>(
+    layer: &Bidirectional<f64, C, IN, H, H2>,
+    x: &[f64],
+    initial: Option<&[f64]>,
+    out: Out,
+) -> f64 {
+    let x = Seq::<f64, IN>::from_time_major(x.to_vec(), STEPS).unwrap();
+    let half = initial.map(|v| v.len() / 2);
+    let s = initial.map(|v| {
+        (
+            state::<C>(&v[..half.unwrap()]),
+            state::<C>(&v[half.unwrap()..]),
+        )
+    });
+    let mut cache = BidirectionalCache::default();
+    layer
+        .forward_from(
+            &x,
+            s.as_ref().map(|s| &s.0),
+            s.as_ref().map(|s| &s.1),
+            &mut cache,
+        )
+        .unwrap();
+    match out {
+        Out::Last => {
+            let mut y = Batch::new();
+            Layer::forward_eval(layer, &x, &mut y); // from zeros: only used when initial is None
+            if initial.is_none() {
+                return loss(y.as_slice(), 0);
+            }
+            let (f, r) = (cache.forward().final_state(), cache.reverse().final_state());
+            let mut both = Vec::new();
+            for row in 0..ROWS {
+                both.extend_from_slice(f.h.row(row));
+                both.extend_from_slice(r.h.row(row));
+            }
+            loss(&both, 0)
+        }
+        Out::Steps => {
+            let (fo, ro) = (cache.forward().outputs(), cache.reverse().outputs());
+            let n = ROWS * H;
+            let mut all = Vec::new();
+            for t in 0..STEPS {
+                let rt = STEPS - 1 - t;
+                for row in 0..ROWS {
+                    all.extend_from_slice(&fo[t * n + row * H..t * n + (row + 1) * H]);
+                    all.extend_from_slice(&ro[rt * n + row * H..rt * n + (row + 1) * H]);
+                }
+            }
+            loss(&all, 0)
+        }
+    }
+}
+
+fn check_bidirectional<C: Cell>(name: &str, cell: C) {
+    for bias in [true, false] {
+        let config = RecurrentConfig {
+            bias,
+            ..RecurrentConfig::default()
+        };
+        let base = Bidirectional::<f64, C, IN, H, H2>::with_cell(cell, &config, &mut seeded(4));
+        let p: Vec<f64> = values(&base).iter().map(|v| 1.6 * v).collect();
+        let layer = with_values(&base, &p);
+        for out in [Out::Last, Out::Steps] {
+            for initial in [false, true] {
+                let name = format!("{name} bidirectional bias={bias} {out:?} initial={initial}");
+                let xs = data(STEPS * ROWS * IN, 0.5, 1.0);
+                let n_state = 2 * ROWS * H * if C::HAS_C { 2 } else { 1 };
+                let s0 = data(n_state, 1.7, 0.8);
+                let init = initial.then_some(&s0[..]);
+                let x = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+                let half = n_state / 2;
+                let (sf, sr) = (state::<C>(&s0[..half]), state::<C>(&s0[half..]));
+                let mut cache = BidirectionalCache::default();
+                let (i0, i1) = if initial {
+                    (Some(&sf), Some(&sr))
+                } else {
+                    (None, None)
+                };
+                layer.forward_from(&x, i0, i1, &mut cache).unwrap();
+                let (mut y_last, mut y_all) = (Batch::<f64, H2>::new(), Seq::<f64, H2>::new());
+                // The outputs as the protocol assembles them (from the same forward).
+                let mut scratch = BidirectionalCache::default();
+                if !initial {
+                    Layer::forward_train(&layer, &x, &mut y_last, &mut scratch, &mut seeded(0))
+                        .unwrap();
+                    Layer::forward_train(
+                        &Steps(&layer),
+                        &x,
+                        &mut y_all,
+                        &mut scratch,
+                        &mut seeded(0),
+                    )
+                    .unwrap();
+                    assert_eq!(scratch.forward().outputs(), cache.forward().outputs());
+                }
+                let mut g = layer.zero_grads();
+                let mut dx = Seq::new();
+                let w = Write::Overwrite;
+                match out {
+                    Out::Last => {
+                        let f = cache.forward().final_state();
+                        let r = cache.reverse().final_state();
+                        let mut both = Vec::new();
+                        for row in 0..ROWS {
+                            both.extend_from_slice(f.h.row(row));
+                            both.extend_from_slice(r.h.row(row));
+                        }
+                        if !initial {
+                            assert_eq!(both, y_last.as_slice(), "{name}: h_n order");
+                        }
+                        let d = Batch::<f64, H2>::from_vec(dloss(&both, 0)).unwrap();
+                        layer.backward_through_time(
+                            &x,
+                            &mut cache,
+                            None,
+                            Some(&d),
+                            &mut g,
+                            w,
+                            Some(&mut dx),
+                            w,
+                        );
+                    }
+                    Out::Steps => {
+                        let mut all = Seq::<f64, H2>::new();
+                        let mut c2 = BidirectionalCache::default();
+                        Layer::forward_train(&Steps(&layer), &x, &mut all, &mut c2, &mut seeded(0))
+                            .unwrap();
+                        // With an initial state, assemble from `cache` instead.
+                        let fo = cache.forward().outputs().to_vec();
+                        let ro = cache.reverse().outputs().to_vec();
+                        let n = ROWS * H;
+                        let mut flat = Vec::new();
+                        for t in 0..STEPS {
+                            let rt = STEPS - 1 - t;
+                            for row in 0..ROWS {
+                                flat.extend_from_slice(&fo[t * n + row * H..t * n + (row + 1) * H]);
+                                flat.extend_from_slice(
+                                    &ro[rt * n + row * H..rt * n + (row + 1) * H],
+                                );
+                            }
+                        }
+                        if !initial {
+                            assert_eq!(flat, all.as_slice(), "{name}: output order");
+                        }
+                        let d = Seq::<f64, H2>::from_time_major(dloss(&flat, 0), STEPS).unwrap();
+                        layer.backward_through_time(
+                            &x,
+                            &mut cache,
+                            Some(&d),
+                            None,
+                            &mut g,
+                            w,
+                            Some(&mut dx),
+                            w,
+                        );
+                    }
+                }
+                check_gradient(|v| run_bi(&layer, v, init, out), &xs, dx.as_slice())
+                    .unwrap_or_else(|e| panic!("{name}: dx: {e}"));
+                check_gradient(
+                    |v| run_bi(&with_values(&layer, v), &xs, init, out),
+                    &p,
+                    &flat_grads(&g),
+                )
+                .unwrap_or_else(|e| panic!("{name}: dparams: {e}"));
+                if initial {
+                    let mut ds = Vec::new();
+                    for c in [cache.forward(), cache.reverse()] {
+                        let d = c.d_initial().expect("a given initial state has a gradient");
+                        ds.extend_from_slice(d.h.as_slice());
+                        ds.extend_from_slice(d.c.as_slice());
+                    }
+                    check_gradient(|v| run_bi(&layer, &xs, Some(v), out), &s0, &ds)
+                        .unwrap_or_else(|e| panic!("{name}: d_initial: {e}"));
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn bidirectional_rnn_backpropagates_through_time() {
+    check_bidirectional("rnn", RnnCell::default());
+}
+
+#[test]
+fn bidirectional_lstm_backpropagates_through_time() {
+    check_bidirectional("lstm", LstmCell);
+}
+
+#[test]
+fn bidirectional_gru_backpropagates_through_time() {
+    check_bidirectional("gru", GruCell);
+}
+
+#[test]
+fn bidirectional_allocates_nothing_after_the_first_call() {
+    let gru =
+        Bidirectional::<f64, GruCell, IN, H, H2>::new(&RecurrentConfig::default(), &mut seeded(0));
+    let big = Seq::<f64, IN>::from_time_major(data(8 * 3 * IN, 0.1, 1.0), 8).unwrap();
+    let small = Seq::<f64, IN>::from_time_major(data(6 * 2 * IN, 0.4, 1.0), 6).unwrap();
+    let (mut y, mut cache, mut g, mut dx) = (
+        Seq::new(),
+        BidirectionalCache::default(),
+        gru.zero_grads(),
+        Seq::new(),
+    );
+    let mut dy = Seq::<f64, H2>::new();
+    let mut step = |x: &Seq<f64, IN>| {
+        let layer = Steps(&gru);
+        Layer::forward_train(&layer, x, &mut y, &mut cache, &mut seeded(0)).unwrap();
+        dy.copy_from(&y);
+        let w = Write::Overwrite;
+        Layer::backward(
+            &layer,
+            x,
+            &y,
+            &mut cache,
+            &mut dy,
+            &mut g,
+            w,
+            Some(&mut dx),
+            w,
+        );
+    };
+    step(&big);
+    assert_eq!(allocations(|| step(&big)), 0, "same size");
+    assert_eq!(allocations(|| step(&small)), 0, "smaller");
+}
+
+#[test]
+fn bidirectional_names_and_protocol_accumulate() {
+    let lstm =
+        Bidirectional::<f64, LstmCell, 2, 3, 6>::new(&RecurrentConfig::default(), &mut seeded(0));
+    assert_eq!(
+        shapes(&lstm),
+        [
+            "weight_ih_l0 [12, 2]",
+            "weight_hh_l0 [12, 3]",
+            "bias_ih_l0 [12]",
+            "bias_hh_l0 [12]",
+            "weight_ih_l0_reverse [12, 2]",
+            "weight_hh_l0_reverse [12, 3]",
+            "bias_ih_l0_reverse [12]",
+            "bias_hh_l0_reverse [12]"
+        ]
+    );
+    // The protocol: Accumulate adds to what dx and the gradients held.
+    let x = Seq::<f64, 2>::from_time_major(data(6 * 2 * 2, 0.3, 1.0), 6).unwrap();
+    let (mut y, mut cache) = (Batch::new(), BidirectionalCache::default());
+    Layer::forward_train(&lstm, &x, &mut y, &mut cache, &mut seeded(0)).unwrap();
+    let dy0 = Batch::<f64, 6>::from_vec(dloss(y.as_slice(), 0)).unwrap();
+    let (mut g, mut dx) = (lstm.zero_grads(), Seq::new());
+    let w = Write::Overwrite;
+    Layer::backward(
+        &lstm,
+        &x,
+        &y,
+        &mut cache,
+        &mut dy0.clone(),
+        &mut g,
+        w,
+        Some(&mut dx),
+        w,
+    );
+    let mut g2 = lstm.zero_grads();
+    g2.visit_grads_mut(&mut |_, g| g.fill(1.0));
+    let mut dx2 = Seq::<f64, 2>::from_time_major(vec![2.0; 24], 6).unwrap();
+    let a = Write::Accumulate;
+    Layer::backward(
+        &lstm,
+        &x,
+        &y,
+        &mut cache,
+        &mut dy0.clone(),
+        &mut g2,
+        a,
+        Some(&mut dx2),
+        a,
+    );
+    let plus = |v: &[f64], d: f64| v.iter().map(|v| v + d).collect::<Vec<_>>();
+    compare(dx2.as_slice(), &plus(dx.as_slice(), 2.0)).unwrap();
+    compare(&flat_grads(&g2), &plus(&flat_grads(&g), 1.0)).unwrap();
 }
 
 // ---------------------------------------------------------------------------------
