@@ -1032,6 +1032,106 @@ fn rnn_allocates_nothing_after_the_first_call() {
     assert_no_allocation_on_reuse("rnn", RnnCell::default());
 }
 
+/// At a size where every product goes to the GEMM (more than 8 rows and 8192
+/// multiply-adds), a batch gives each row what that row gives alone, where every
+/// product takes the direct loops: outputs, dx, and parameter gradients summed over
+/// rows. So the GEMM paths agree with the direct loops the finite differences check.
+fn assert_gemm_path_matches_direct<C: Cell>(name: &str, cell: C) {
+    const BI: usize = 16;
+    const BH: usize = 32;
+    const T: usize = 6;
+    const R: usize = 12;
+    let layer =
+        Recurrent::<f64, C, BI, BH>::with_cell(cell, &RecurrentConfig::default(), &mut seeded(9));
+    let x = Seq::<f64, BI>::from_time_major(data(T * R * BI, 0.3, 1.0), T).unwrap();
+    let dy = Seq::<f64, BH>::from_time_major(data(T * R * BH, 1.3, 1.0), T).unwrap();
+    let w = Write::Overwrite;
+    let mut cache = RecurrentCache::default();
+    layer.forward_from(&x, None, &mut cache).unwrap();
+    let (mut g, mut dx) = (layer.zero_grads(), Seq::new());
+    layer.backward_through_time(
+        &x,
+        &mut cache,
+        Some(&dy),
+        None,
+        None,
+        &mut g,
+        w,
+        Some(&mut dx),
+        w,
+    );
+    let outputs = cache.outputs().to_vec();
+    let mut g_rows = layer.zero_grads();
+    for r in 0..R {
+        let pick = |s: &[f64], d: usize| -> Vec<f64> {
+            (0..T)
+                .flat_map(|t| s[(t * R + r) * d..(t * R + r + 1) * d].to_vec())
+                .collect()
+        };
+        let xr = Seq::<f64, BI>::from_time_major(pick(x.as_slice(), BI), T).unwrap();
+        let dyr = Seq::<f64, BH>::from_time_major(pick(dy.as_slice(), BH), T).unwrap();
+        let mut c1 = RecurrentCache::default();
+        layer.forward_from(&xr, None, &mut c1).unwrap();
+        let mut dxr = Seq::new();
+        let gw = if r == 0 {
+            Write::Overwrite
+        } else {
+            Write::Accumulate
+        };
+        layer.backward_through_time(
+            &xr,
+            &mut c1,
+            Some(&dyr),
+            None,
+            None,
+            &mut g_rows,
+            gw,
+            Some(&mut dxr),
+            w,
+        );
+        let close = |a: &[f64], b: &[f64], what: &str| {
+            for (k, (a, b)) in a.iter().zip(b).enumerate() {
+                assert!(
+                    (a - b).abs() <= 1e-12 * (1.0 + b.abs()),
+                    "{name}: {what} row {r} at {k}: {a} vs {b}"
+                );
+            }
+        };
+        close(c1.outputs(), &pick(&outputs, BH), "outputs");
+        close(dxr.as_slice(), &pick(dx.as_slice(), BI), "dx");
+    }
+    for (k, (a, b)) in flat_grads(&g_rows).iter().zip(flat_grads(&g)).enumerate() {
+        assert!(
+            (a - b).abs() <= 1e-11 * (1.0 + b.abs()),
+            "{name}: grads at {k}: {a} vs {b}"
+        );
+    }
+}
+
+#[test]
+fn gemm_paths_match_the_direct_loops() {
+    assert_gemm_path_matches_direct("rnn", RnnCell::default());
+    assert_gemm_path_matches_direct("lstm", LstmCell);
+    assert_gemm_path_matches_direct("gru", GruCell);
+}
+
+/// f32 computes what f64 does, to f32's precision (the layers are generic over `Real`).
+#[test]
+fn f32_agrees_with_f64() {
+    let l64 = Recurrent::<f64, LstmCell, IN, H>::new(&RecurrentConfig::default(), &mut seeded(6));
+    let l32 = Recurrent::<f32, LstmCell, IN, H>::new(&RecurrentConfig::default(), &mut seeded(6));
+    let xs = data(STEPS * ROWS * IN, 0.2, 1.0);
+    let x64 = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+    let x32 =
+        Seq::<f32, IN>::from_time_major(xs.iter().map(|&v| v as f32).collect(), STEPS).unwrap();
+    let (mut y64, mut y32) = (Batch::new(), Batch::new());
+    Layer::forward_eval(&l64, &x64, &mut y64);
+    Layer::forward_eval(&l32, &x32, &mut y32);
+    for (a, b) in y32.as_slice().iter().zip(y64.as_slice()) {
+        assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Seq.
 
