@@ -1180,7 +1180,7 @@ fn mul_abt<T: Real>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize)
     if direct(m, m * k * n) {
         for (ci, ai) in c[..m * n].chunks_exact_mut(n).zip(a.chunks_exact(k)) {
             for (cij, bj) in ci.iter_mut().zip(b.chunks_exact(k)) {
-                *cij = ai.iter().zip(bj).fold(T::zero(), |s, (&x, &y)| s + x * y);
+                *cij = dot(ai, bj);
             }
         }
     } else {
@@ -1192,6 +1192,27 @@ fn mul_abt<T: Real>(a: &[T], b: &[T], c: &mut [T], m: usize, k: usize, n: usize)
             MatMut::row_major(&mut c[..m * n], m, n),
         );
     }
+}
+
+/// `sum_i a[i] b[i]`, in independent partial sums so the loop vectorizes.
+#[inline]
+fn dot<T: Real>(a: &[T], b: &[T]) -> T {
+    const LANES: usize = 8;
+    let split = a.len().min(b.len()) / LANES * LANES;
+    let mut acc = [T::zero(); LANES];
+    for (ca, cb) in a[..split]
+        .chunks_exact(LANES)
+        .zip(b[..split].chunks_exact(LANES))
+    {
+        for k in 0..LANES {
+            acc[k] += ca[k] * cb[k];
+        }
+    }
+    let tail = a[split..]
+        .iter()
+        .zip(&b[split..])
+        .fold(T::zero(), |s, (&x, &y)| s + x * y);
+    acc.iter().fold(tail, |s, &v| s + v)
 }
 
 /// `c = a b + beta c`, `a: m x k`, `b: k x n`, `c: m x n`, all row-major.

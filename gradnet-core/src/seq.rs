@@ -237,6 +237,25 @@ impl<T: Real, const D: usize> Seq<T, D> {
         self.rows = src.rows;
     }
 
+    /// The L2 norm of each step's block into `out` (one value per step, in f64),
+    /// reusing its allocation: applied to an input's gradient, how much each time
+    /// step's input matters to the loss (the vanishing gradient over time shows as
+    /// norms that fall towards the first step).
+    pub fn step_norms(&self, out: &mut Vec<f64>) {
+        out.clear();
+        let n = self.rows * D;
+        if n == 0 {
+            out.resize(self.steps, 0.0);
+            return;
+        }
+        out.extend(self.data.chunks_exact(n).map(|b| {
+            b.iter()
+                .map(|v| v.as_f64() * v.as_f64())
+                .sum::<f64>()
+                .sqrt()
+        }));
+    }
+
     /// Returns an error naming the first non-finite value, if any.
     ///
     /// # Errors

@@ -1209,6 +1209,39 @@ fn seq_errors() {
 }
 
 #[test]
+fn seq_step_norms() {
+    let s =
+        Seq::<f64, 2>::from_time_major(vec![3.0, 4.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0], 2).unwrap();
+    let mut n = Vec::new();
+    s.step_norms(&mut n);
+    assert_eq!(n, [5.0, 1.0]);
+    // The tanh RNN's input gradient over 40 steps: the first steps matter least.
+    let rnn = Rnn::<f64, 2, 8>::new(&RecurrentConfig::default(), &mut seeded(1));
+    let x = Seq::<f64, 2>::from_time_major(data(40 * 2, 0.1, 1.0), 40).unwrap();
+    let (mut y, mut cache) = (Batch::new(), RecurrentCache::default());
+    Layer::forward_train(&rnn, &x, &mut y, &mut cache, &mut seeded(0)).unwrap();
+    let (mut dy, mut g, mut dx) = (
+        Batch::from_vec(vec![1.0; 8]).unwrap(),
+        rnn.zero_grads(),
+        Seq::new(),
+    );
+    let w = Write::Overwrite;
+    Layer::backward(
+        &rnn,
+        &x,
+        &y,
+        &mut cache,
+        &mut dy,
+        &mut g,
+        w,
+        Some(&mut dx),
+        w,
+    );
+    dx.step_norms(&mut n);
+    assert!(n[0] < 1e-3 * n[39], "first {} vs last {}", n[0], n[39]);
+}
+
+#[test]
 fn seq_set_shape_reuses_capacity() {
     let mut s = Seq::<f32, 3>::zeros(10, 4);
     let (cap, ptr) = (s.capacity(), s.as_slice().as_ptr());
