@@ -1132,6 +1132,57 @@ fn f32_agrees_with_f64() {
     }
 }
 
+/// The parts compose: an LSTM and a GRU trained with Adam and gradient clipping (over
+/// `Parameters` / `Gradients`) learn to remember the first of 6 steps, which their
+/// final state must carry across 5 distracting inputs: `h_n[0] ~ x_0 / 2` (the mean
+/// squared error falls below 1% of where it starts).
+#[test]
+fn gated_cells_learn_to_remember_the_first_step() {
+    fn train<C: Cell + Default>() -> (f64, f64) {
+        use gradnet_core::clip::clip_grad_norm;
+        use gradnet_core::optim::{AdamConfig, Optimizer};
+        use rand::RngExt;
+        const T: usize = 6;
+        const R: usize = 16;
+        let mut layer = Recurrent::<f64, C, 1, 8>::new(&RecurrentConfig::default(), &mut seeded(0));
+        let mut opt = AdamConfig::new(0.02).build::<f64>().unwrap();
+        let mut rng = seeded(1);
+        let (mut y, mut cache, mut g, mut dy) = (
+            Batch::new(),
+            RecurrentCache::default(),
+            layer.zero_grads(),
+            Batch::new(),
+        );
+        let (mut first, mut last) = (0.0, 0.0);
+        for step in 0..800 {
+            let xs: Vec<f64> = (0..T * R).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let x = Seq::<f64, 1>::from_time_major(xs, T).unwrap();
+            Layer::forward_train(&layer, &x, &mut y, &mut cache, &mut rng).unwrap();
+            dy.set_rows(R);
+            dy.as_mut_slice().fill(0.0);
+            let mut l = 0.0;
+            for r in 0..R {
+                let e = y.row(r)[0] - 0.5 * x.step(0)[r];
+                l += e * e / R as f64;
+                dy.row_mut(r)[0] = 2.0 * e / R as f64;
+            }
+            let w = Write::Overwrite;
+            Layer::backward(&layer, &x, &y, &mut cache, &mut dy, &mut g, w, None, w);
+            clip_grad_norm(&mut g, 1.0).unwrap();
+            opt.step(&mut layer, &g).unwrap();
+            if step < 20 {
+                first += l / 20.0;
+            } else if step >= 780 {
+                last += l / 20.0;
+            }
+        }
+        (first, last)
+    }
+    for (name, (first, last)) in [("lstm", train::<LstmCell>()), ("gru", train::<GruCell>())] {
+        assert!(last < 0.01 * first, "{name}: mean loss {first} -> {last}");
+    }
+}
+
 // ---------------------------------------------------------------------------------
 // Seq.
 
