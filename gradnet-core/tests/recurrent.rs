@@ -11,7 +11,8 @@
 //!
 //! where `y` is `h_n` or every `h_t`: a nonlinear op after the layer, so a backward
 //! that ignores its incoming gradient fails. The rule is the project's,
-//! `|a - n| <= 1e-6 max(|a|, |n|) + 1e-9` (`gradcheck`), on 7 steps of 2 rows, in f64.
+//! `|a - n| <= 1e-6 max(|a|, |n|) + 1e-9` (`gradcheck`), on 7 steps of 2 rows, in f64;
+//! so are bidirectional layers and a stack of two layers.
 //! The gate equations, PyTorch's, are written beside each cell's tests.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -1130,6 +1131,78 @@ fn f32_agrees_with_f64() {
     for (a, b) in y32.as_slice().iter().zip(y64.as_slice()) {
         assert!((f64::from(*a) - b).abs() < 1e-5, "{a} vs {b}");
     }
+}
+
+/// Stacking: an LSTM returning every step, then a bidirectional GRU over them
+/// returning `h_n` (PyTorch: `nn.LSTM(3, 4)` then `nn.GRU(4, 4, bidirectional=True)`
+/// on its `output`), chained through the protocol: `dx` of the second layer is `dy` of
+/// the first. The input and every parameter of both against finite differences.
+#[test]
+fn stacked_layers_backpropagate_through_both() {
+    let l1 = Recurrent::<f64, LstmCell, IN, H>::new(&RecurrentConfig::default(), &mut seeded(7));
+    let l2 =
+        Bidirectional::<f64, GruCell, H, H, H2>::new(&RecurrentConfig::default(), &mut seeded(8));
+    let xs = data(STEPS * ROWS * IN, 0.9, 1.0);
+    let x = Seq::<f64, IN>::from_time_major(xs.clone(), STEPS).unwrap();
+    let n1 = values(&l1).len();
+    let forward = |l1: &Recurrent<f64, LstmCell, IN, H>,
+                   l2: &Bidirectional<f64, GruCell, H, H, H2>,
+                   x: &Seq<f64, IN>| {
+        let (mut h1, mut y) = (Seq::new(), Batch::new());
+        Layer::forward_eval(&Steps(l1), x, &mut h1);
+        Layer::forward_eval(l2, &h1, &mut y);
+        loss(y.as_slice(), 0)
+    };
+    let (mut h1, mut y, mut c1, mut c2) = (
+        Seq::new(),
+        Batch::new(),
+        RecurrentCache::default(),
+        BidirectionalCache::default(),
+    );
+    Layer::forward_train(&Steps(&l1), &x, &mut h1, &mut c1, &mut seeded(0)).unwrap();
+    Layer::forward_train(&l2, &h1, &mut y, &mut c2, &mut seeded(0)).unwrap();
+    let mut dy = Batch::<f64, H2>::from_vec(dloss(y.as_slice(), 0)).unwrap();
+    let (mut g1, mut g2, mut dh1, mut dx) =
+        (l1.zero_grads(), l2.zero_grads(), Seq::new(), Seq::new());
+    let w = Write::Overwrite;
+    Layer::backward(
+        &l2,
+        &h1,
+        &y,
+        &mut c2,
+        &mut dy,
+        &mut g2,
+        w,
+        Some(&mut dh1),
+        w,
+    );
+    Layer::backward(
+        &Steps(&l1),
+        &x,
+        &h1,
+        &mut c1,
+        &mut dh1,
+        &mut g1,
+        w,
+        Some(&mut dx),
+        w,
+    );
+    check_gradient(
+        |v| forward(&l1, &l2, &Seq::from_time_major(v.to_vec(), STEPS).unwrap()),
+        &xs,
+        dx.as_slice(),
+    )
+    .unwrap_or_else(|e| panic!("stacked: dx: {e}"));
+    let mut p = values(&l1);
+    p.extend(values(&l2));
+    let mut dp = flat_grads(&g1);
+    dp.extend(flat_grads(&g2));
+    check_gradient(
+        |v| forward(&with_values(&l1, &v[..n1]), &with_values(&l2, &v[n1..]), &x),
+        &p,
+        &dp,
+    )
+    .unwrap_or_else(|e| panic!("stacked: dparams: {e}"));
 }
 
 /// The parts compose: an LSTM and a GRU trained with Adam and gradient clipping (over
