@@ -63,7 +63,8 @@ pub enum Write {
 }
 
 impl Write {
-    fn beta<T: Real>(self) -> T {
+    /// `0` to overwrite, `1` to accumulate: the `beta` of a product `C = A B + beta C`.
+    pub(crate) fn beta<T: Real>(self) -> T {
         match self {
             Write::Overwrite => T::zero(),
             Write::Accumulate => T::one(),
