@@ -51,6 +51,13 @@ impl<T: Real, const D: usize> Batch<T, D> {
         Ok(Batch { data })
     }
 
+    /// Takes a buffer whose length the caller knows to be a multiple of `D`, without
+    /// checking its values.
+    pub(crate) fn from_vec_unchecked(data: Vec<T>) -> Self {
+        debug_assert_eq!(data.len() % D.max(1), 0);
+        Batch { data }
+    }
+
     /// Copies a flat row-major slice; errors as [`Batch::from_vec`].
     pub fn from_slice(data: &[T]) -> Result<Self> {
         check_data::<T, D>(data)?;

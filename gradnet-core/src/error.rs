@@ -36,6 +36,17 @@ pub enum Error {
         /// Rows of the second input.
         found: usize,
     },
+    /// Two sequences that must have the same number of time steps do not (an output
+    /// and its target).
+    #[error("{op}: expected {expected} time steps, found {found}")]
+    StepMismatch {
+        /// The operation that compared them.
+        op: &'static str,
+        /// The steps of the first operand.
+        expected: usize,
+        /// The steps of the second.
+        found: usize,
+    },
     /// Data read at run time whose width differs from the width in the type.
     #[error("{what}: expected width {expected}, found {found}")]
     WidthMismatch {

@@ -76,6 +76,7 @@ use crate::error::Result;
 use crate::params::Gradients;
 use crate::real::Real;
 use crate::rng::SeededRng;
+use crate::seq::Seq;
 
 /// One step of a network's passes; see the [module documentation](self).
 pub trait Layer<T: Real, X> {
@@ -324,5 +325,88 @@ fn sum_into<T: Real, const D: usize, const B: usize>(
         .zip(b.as_slice())
     {
         *y = a + b;
+    }
+}
+
+/// A layer that acts on each step of a sequence alone, run over a whole [`Seq`]:
+/// dense (alone or [`Fused`]), [`Activate`], dropout, layer norm and PReLU apply at
+/// every step, batch norm normalizes each feature over rows and steps together (as
+/// `BatchNorm1d` on `[N, C, L]`), and [`Sum`] adds a block's sequence output.
+///
+/// The time-major layout makes this free: a `Seq<T, D>` of `steps x rows` is one
+/// `(steps * rows) x D` batch ([`Seq::as_batch`]), so the wrapped layer runs once
+/// over it, with its own kernels and one matrix product for all steps, and its cache
+/// is the wrapped layer's. Its [`Layer::commit`] is the wrapped layer's, called on
+/// the layer itself (this view only borrows it).
+///
+/// ```
+/// use gradnet_core::{activation::Tanh, rng::seeded, seq::Seq, Dense, Fused, Layer, PerStep};
+/// let dense = Dense::<f64, 2, 1>::from_parts(vec![1.0, -1.0], None)?;
+/// // 3 steps of 1 sequence.
+/// let x = Seq::<f64, 2>::from_time_major(vec![1.0, 0.0, 0.0, 1.0, 2.0, 2.0], 3)?;
+/// let mut y = Seq::new();
+/// Layer::forward_eval(&PerStep(&Fused(&dense, Tanh)), &x, &mut y);
+/// assert_eq!((y.steps(), y.rows()), (3, 1));
+/// assert_eq!(y.as_slice(), &[1f64.tanh(), (-1f64).tanh(), 0.0]);
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct PerStep<'a, L>(pub &'a L);
+
+impl<T: Real, L, const D: usize, const E: usize> Layer<T, Seq<T, D>> for PerStep<'_, L>
+where
+    L: Layer<T, Batch<T, D>, Output = Batch<T, E>>,
+{
+    type Output = Seq<T, E>;
+    type Cache = L::Cache;
+    type Grads = L::Grads;
+
+    fn check_train(&self, x: &Seq<T, D>) -> Result<()> {
+        self.0.check_train(x.as_batch())
+    }
+
+    fn forward_eval(&self, x: &Seq<T, D>, y: &mut Seq<T, E>) {
+        self.0
+            .forward_eval(x.as_batch(), y.flat_for(x.steps(), x.rows()));
+    }
+
+    fn forward_train(
+        &self,
+        x: &Seq<T, D>,
+        y: &mut Seq<T, E>,
+        cache: &mut L::Cache,
+        rng: &mut SeededRng,
+    ) -> Result<()> {
+        self.0
+            .forward_train(x.as_batch(), y.flat_for(x.steps(), x.rows()), cache, rng)
+    }
+
+    fn forward_frozen(&self, x: &Seq<T, D>, y: &mut Seq<T, E>, cache: &mut L::Cache) -> Result<()> {
+        self.0
+            .forward_frozen(x.as_batch(), y.flat_for(x.steps(), x.rows()), cache)
+    }
+
+    fn backward(
+        &self,
+        x: &Seq<T, D>,
+        y: &Seq<T, E>,
+        cache: &mut L::Cache,
+        dy: &mut Seq<T, E>,
+        grads: &mut L::Grads,
+        grad_write: Write,
+        dx: Option<&mut Seq<T, D>>,
+        dx_write: Write,
+    ) {
+        let (steps, rows) = (x.steps(), x.rows());
+        self.0.backward(
+            x.as_batch(),
+            y.as_batch(),
+            cache,
+            dy.flat_for(steps, rows),
+            grads,
+            grad_write,
+            dx.map(|dx| dx.flat_for(steps, rows)),
+            dx_write,
+        );
     }
 }

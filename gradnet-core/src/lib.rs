@@ -47,19 +47,21 @@ pub mod rng;
 pub mod rnn;
 pub mod schedule;
 pub mod seq;
+pub mod seq_loss;
 pub mod summary;
 
 pub use activation::Activation;
 pub use batch::Batch;
 pub use dense::{Dense, DenseGrads, Write};
 pub use error::{Error, Result};
-pub use layer::{Activate, Fused, Layer, NoGrads, Sum};
+pub use layer::{Activate, Fused, Layer, NoGrads, PerStep, Sum};
 pub use network::Network;
 pub use params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 pub use real::Real;
 pub use rng::SeededRng;
 pub use rnn::{Bidirectional, Gru, Lstm, Recurrent, RecurrentConfig, Rnn, State, Steps};
 pub use seq::Seq;
+pub use seq_loss::{SeqClasses, SeqLoss};
 
 /// The `rand` crate gradnet draws with, so users can draw from a [`SeededRng`]
 /// without depending on a matching version.

@@ -107,10 +107,12 @@ pub mod bidirectional;
 pub mod gru;
 pub mod lstm;
 mod products;
+pub mod stateful;
 
 pub use bidirectional::Bidirectional;
 pub use gru::{Gru, GruCell};
 pub use lstm::{Lstm, LstmCell};
+pub use stateful::{Start, Stateful};
 
 /// What one step of a recurrent layer computes, for one row; implemented by
 /// [`RnnCell`] and the LSTM and GRU cells. Gate blocks follow PyTorch's order.
@@ -1005,6 +1007,54 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Layer<T, Seq<T, IN>>
             dx,
             dx_write,
         );
+    }
+}
+
+impl<T: Real, C: Cell, const IN: usize, const H: usize> Stateful<T, IN> for Recurrent<T, C, IN, H> {
+    type State = State<T, H>;
+    type Last = Batch<T, H>;
+    type Every = Seq<T, H>;
+    type Cache = RecurrentCache<T, H>;
+
+    fn check_state(&self, x: &Seq<T, IN>, initial: Option<&State<T, H>>) -> Result<()> {
+        self.check(x, initial)
+    }
+
+    fn run(
+        &self,
+        x: &Seq<T, IN>,
+        initial: Option<&State<T, H>>,
+        cache: &mut RecurrentCache<T, H>,
+    ) -> Result<()> {
+        self.forward_from(x, initial, cache)
+    }
+
+    fn last(&self, cache: &RecurrentCache<T, H>, y: &mut Batch<T, H>) {
+        final_h(cache, y);
+    }
+
+    fn every(&self, cache: &RecurrentCache<T, H>, y: &mut Seq<T, H>) {
+        all_h(cache, y);
+    }
+
+    fn run_backward(
+        &self,
+        x: &Seq<T, IN>,
+        cache: &mut RecurrentCache<T, H>,
+        d_every: Option<&Seq<T, H>>,
+        d_last: Option<&Batch<T, H>>,
+        grads: &mut RecurrentGrads<T>,
+        grad_write: Write,
+        dx: Option<&mut Seq<T, IN>>,
+        dx_write: Write,
+    ) {
+        self.backward_through_time(
+            x, cache, d_every, d_last, None, grads, grad_write, dx, dx_write,
+        );
+    }
+
+    fn final_state_into(&self, cache: &RecurrentCache<T, H>, out: &mut State<T, H>) {
+        cache.final_state_into(out);
     }
 }
 

@@ -39,7 +39,8 @@ use crate::real::Real;
 /// `rows x D` block); see the [module documentation](self).
 #[derive(Clone, Debug, PartialEq, Default)]
 pub struct Seq<T, const D: usize> {
-    data: Vec<T>,
+    /// The values as one `(steps * rows) x D` batch (time-major rows).
+    flat: Batch<T, D>,
     steps: usize,
     rows: usize,
 }
@@ -52,7 +53,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
     /// filled by a kernel.
     pub fn new() -> Self {
         Seq {
-            data: Vec::new(),
+            flat: Batch::new(),
             steps: 0,
             rows: 0,
         }
@@ -62,7 +63,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
     /// steps or rows: it makes buffers, not data.
     pub fn zeros(steps: usize, rows: usize) -> Self {
         Seq {
-            data: vec![T::zero(); steps * rows * D],
+            flat: Batch::zeros(steps * rows),
             steps,
             rows,
         }
@@ -80,7 +81,11 @@ impl<T: Real, const D: usize> Seq<T, D> {
     pub fn from_time_major(data: Vec<T>, steps: usize) -> Result<Self> {
         let rows = check_len::<D>(data.len(), steps)?;
         check_finite::<T, D>(&data)?;
-        Ok(Seq { data, steps, rows })
+        Ok(Seq {
+            flat: Batch::from_vec_unchecked(data),
+            steps,
+            rows,
+        })
     }
 
     /// Copies a batch-first buffer (`[batch, time, D]`, PyTorch's
@@ -95,10 +100,11 @@ impl<T: Real, const D: usize> Seq<T, D> {
         for r in 0..rows {
             for t in 0..steps {
                 let src = &data[(r * steps + t) * D..(r * steps + t + 1) * D];
-                s.data[(t * rows + r) * D..(t * rows + r + 1) * D].copy_from_slice(src);
+                s.flat.as_mut_slice()[(t * rows + r) * D..(t * rows + r + 1) * D]
+                    .copy_from_slice(src);
             }
         }
-        check_finite::<T, D>(&s.data)?;
+        check_finite::<T, D>(s.flat.as_slice())?;
         Ok(s)
     }
 
@@ -126,7 +132,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
         }
         check_finite::<T, D>(&data)?;
         Ok(Seq {
-            data,
+            flat: Batch::from_vec_unchecked(data),
             steps: steps.len(),
             rows,
         })
@@ -147,13 +153,13 @@ impl<T: Real, const D: usize> Seq<T, D> {
     /// Whether the sequence holds no values.
     #[inline]
     pub fn is_empty(&self) -> bool {
-        self.data.is_empty()
+        self.flat.is_empty()
     }
 
     /// Values this sequence can hold without allocating.
     #[inline]
     pub fn capacity(&self) -> usize {
-        self.data.capacity()
+        self.flat.capacity_rows() * D
     }
 
     /// Sets the shape, keeping the allocation when `steps * rows * D` fits in
@@ -162,21 +168,39 @@ impl<T: Real, const D: usize> Seq<T, D> {
     /// overwrite them.
     #[inline]
     pub fn set_shape(&mut self, steps: usize, rows: usize) {
-        self.data.resize(steps * rows * D, T::zero());
+        self.flat.set_rows(steps * rows);
         self.steps = steps;
         self.rows = rows;
+    }
+
+    /// The sequence as one `(steps * rows) x D` batch: row `t * rows + r` is step
+    /// `t` of sequence `r`. A layer that acts on each step alone (dense,
+    /// activations, dropout, layer norm; batch norm over rows and steps) acts on this
+    /// batch, which is how [`crate::PerStep`] runs it.
+    #[inline]
+    pub fn as_batch(&self) -> &Batch<T, D> {
+        &self.flat
+    }
+
+    /// The flat batch to be written by a per-step kernel, and the shape it will have
+    /// (`steps x rows`, set now; the kernel sets the batch's rows to `steps * rows`).
+    #[inline]
+    pub(crate) fn flat_for(&mut self, steps: usize, rows: usize) -> &mut Batch<T, D> {
+        self.steps = steps;
+        self.rows = rows;
+        &mut self.flat
     }
 
     /// All values, time-major.
     #[inline]
     pub fn as_slice(&self) -> &[T] {
-        &self.data
+        self.flat.as_slice()
     }
 
     /// All values, time-major, mutable.
     #[inline]
     pub fn as_mut_slice(&mut self) -> &mut [T] {
-        &mut self.data
+        self.flat.as_mut_slice()
     }
 
     /// Step `t`: a row-major `rows x D` block (panics if `t >= steps()`).
@@ -184,7 +208,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
     pub fn step(&self, t: usize) -> &[T] {
         assert!(t < self.steps, "step {t} of a {}-step sequence", self.steps);
         let n = self.rows * D;
-        &self.data[t * n..(t + 1) * n]
+        &self.flat.as_slice()[t * n..(t + 1) * n]
     }
 
     /// Step `t`, mutable (panics if `t >= steps()`).
@@ -192,7 +216,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
     pub fn step_mut(&mut self, t: usize) -> &mut [T] {
         assert!(t < self.steps, "step {t} of a {}-step sequence", self.steps);
         let n = self.rows * D;
-        &mut self.data[t * n..(t + 1) * n]
+        &mut self.flat.as_mut_slice()[t * n..(t + 1) * n]
     }
 
     /// Step `t` as a new [`Batch`] (allocating; see [`Seq::copy_step_into`]).
@@ -220,10 +244,10 @@ impl<T: Real, const D: usize> Seq<T, D> {
     pub fn write_batch_first(&self, out: &mut Vec<T>) {
         let (steps, rows) = (self.steps, self.rows);
         out.clear();
-        out.resize(self.data.len(), T::zero());
+        out.resize(self.flat.as_slice().len(), T::zero());
         for t in 0..steps {
             for r in 0..rows {
-                let src = &self.data[(t * rows + r) * D..(t * rows + r + 1) * D];
+                let src = &self.flat.as_slice()[(t * rows + r) * D..(t * rows + r + 1) * D];
                 out[(r * steps + t) * D..(r * steps + t + 1) * D].copy_from_slice(src);
             }
         }
@@ -231,8 +255,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
 
     /// Makes this sequence a copy of `src`, reusing the allocation.
     pub fn copy_from(&mut self, src: &Seq<T, D>) {
-        self.data.clear();
-        self.data.extend_from_slice(&src.data);
+        self.flat.copy_from(&src.flat);
         self.steps = src.steps;
         self.rows = src.rows;
     }
@@ -248,7 +271,7 @@ impl<T: Real, const D: usize> Seq<T, D> {
             out.resize(self.steps, 0.0);
             return;
         }
-        out.extend(self.data.chunks_exact(n).map(|b| {
+        out.extend(self.flat.as_slice().chunks_exact(n).map(|b| {
             b.iter()
                 .map(|v| v.as_f64() * v.as_f64())
                 .sum::<f64>()
@@ -261,12 +284,12 @@ impl<T: Real, const D: usize> Seq<T, D> {
     /// # Errors
     /// [`Error::NonFinite`], whose `row` counts rows over all steps (`t * rows + r`).
     pub fn check_finite(&self) -> Result<()> {
-        check_finite::<T, D>(&self.data)
+        check_finite::<T, D>(self.flat.as_slice())
     }
 
     /// Consumes the sequence, returning its time-major buffer.
     pub fn into_vec(self) -> Vec<T> {
-        self.data
+        self.flat.into_vec()
     }
 }
 

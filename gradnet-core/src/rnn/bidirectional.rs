@@ -36,7 +36,8 @@
 //! ```
 
 use super::{
-    Cell, Names, Recurrent, RecurrentCache, RecurrentConfig, RecurrentGrads, State, Steps, NAMES,
+    Cell, Names, Recurrent, RecurrentCache, RecurrentConfig, RecurrentGrads, State, Stateful,
+    Steps, NAMES,
 };
 use crate::batch::Batch;
 use crate::dense::Write;
@@ -328,6 +329,58 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize>
                 y.step_mut(t),
             );
         }
+    }
+}
+
+/// The state of both directions, `(forward, backward)`: PyTorch's `h_0[0]` and
+/// `h_0[1]` (and `c_0`) of a bidirectional layer.
+impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize> Stateful<T, IN>
+    for Bidirectional<T, C, IN, H, H2>
+{
+    type State = (State<T, H>, State<T, H>);
+    type Last = Batch<T, H2>;
+    type Every = Seq<T, H2>;
+    type Cache = BidirectionalCache<T, IN, H>;
+
+    fn check_state(&self, x: &Seq<T, IN>, initial: Option<&Self::State>) -> Result<()> {
+        self.forward.check(x, initial.map(|s| &s.0))?;
+        self.reverse.check(x, initial.map(|s| &s.1))
+    }
+
+    fn run(
+        &self,
+        x: &Seq<T, IN>,
+        initial: Option<&Self::State>,
+        cache: &mut Self::Cache,
+    ) -> Result<()> {
+        self.forward_from(x, initial.map(|s| &s.0), initial.map(|s| &s.1), cache)
+    }
+
+    fn last(&self, cache: &Self::Cache, y: &mut Batch<T, H2>) {
+        Self::final_h(cache, y);
+    }
+
+    fn every(&self, cache: &Self::Cache, y: &mut Seq<T, H2>) {
+        Self::all_h(cache, y);
+    }
+
+    fn run_backward(
+        &self,
+        x: &Seq<T, IN>,
+        cache: &mut Self::Cache,
+        d_every: Option<&Seq<T, H2>>,
+        d_last: Option<&Batch<T, H2>>,
+        grads: &mut BidirectionalGrads<T>,
+        grad_write: Write,
+        dx: Option<&mut Seq<T, IN>>,
+        dx_write: Write,
+    ) {
+        self.backward_through_time(x, cache, d_every, d_last, grads, grad_write, dx, dx_write);
+    }
+
+    fn final_state_into(&self, cache: &Self::Cache, out: &mut Self::State) {
+        cache.forward.final_state_into(&mut out.0);
+        cache.reverse.final_state_into(&mut out.1);
     }
 }
 
