@@ -19,9 +19,10 @@
 //! }
 //! ```
 //!
-//! Room for what the recurrent layers add: `Input` and `Output` are associated types
-//! (a sequence type fits them), and so are the targets; an initial state in and a
-//! final state out will be further associated types with defaults.
+//! A network over sequences (`input: seq(N)`) has a `Seq` as its `Input` (and as its
+//! `Output` when its last recurrent layer returns every step, then with a `Seq` or
+//! [`crate::SeqClasses`] target); its recurrent layers' initial and final states go
+//! in and out as [`Network::State`].
 
 use crate::error::Result;
 use crate::optim::Optimizer;
@@ -51,6 +52,10 @@ pub trait Network<T: Real>: Parameters<T> + Clone {
     type Target: ?Sized;
     /// Every intermediate buffer of a pass, and the dropout RNG.
     type Workspace: Default;
+    /// The state of every recurrent layer (`h` and, for LSTM, `c`): a generated
+    /// `NameState` struct with a field per recurrent layer, or `()` for a network
+    /// without recurrent layers.
+    type State: Default + Clone + core::fmt::Debug;
 
     /// A network initialized as its spec says, drawing from `rng`.
     fn new(rng: &mut crate::SeededRng) -> Self;
@@ -131,6 +136,18 @@ pub trait Network<T: Real>: Parameters<T> + Clone {
     /// loss saw: dropout applied, batch statistics), as PyTorch's output of
     /// `model.train()` forward. Empty before the first pass.
     fn train_output(ws: &Self::Workspace) -> &Self::Output;
+
+    /// Sets the state every recurrent layer starts from in the passes run with `ws`
+    /// after this (`None`: zeros, the default), as PyTorch's `h_0`/`c_0`. The passes
+    /// read it and never change it, so the gradient stops there (truncated
+    /// backpropagation through time). Nothing for a network without recurrent
+    /// layers.
+    fn set_initial_state(ws: &mut Self::Workspace, state: Option<Self::State>);
+
+    /// The state after the last step of the last pass run with `ws` (either mode),
+    /// into `out`, reusing its buffers: the next chunk's initial state, or the state
+    /// to go on generating from.
+    fn final_state_into(&self, ws: &Self::Workspace, out: &mut Self::State);
 
     /// One line per layer (name, kind, output width, parameters and their shapes) and
     /// the totals, as Keras' `model.summary()`.

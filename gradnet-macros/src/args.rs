@@ -165,7 +165,7 @@ pub(crate) fn expect_width(cx: &mut Ctxt, e: &Expr) -> Option<Width> {
             }
         },
         Expr::Path(p) if p.qself.is_none() && !is_keyword_path(&p.path) => {
-            Some(Width::Const(p.path.clone()))
+            Some(Width::Const(Box::new(Expr::Path(p.clone()))))
         }
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
             let inner = &u.expr;
@@ -348,7 +348,7 @@ pub(crate) fn is_layer_word(word: &str) -> bool {
 /// that compares with nothing, so no follow-on errors. Never reaches the generated
 /// code, because a spec with errors is not expanded.
 pub(crate) fn unknown_width() -> Width {
-    Width::Const(syn::parse_quote!(__gradnet_unknown_width))
+    Width::Const(Box::new(syn::parse_quote!(__gradnet_unknown_width)))
 }
 
 /// Who has a field name: a written layer name (where) or an unnamed layer (its path).

@@ -22,6 +22,7 @@ const MAX_LAYERS: usize = 10_000;
 /// Checks a parsed spec. Errors go to `cx`; the result is `None` when any was found.
 pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     let mut input = None;
+    let mut input_seq = false;
     let mut loss = None;
     let mut clip = None;
     let mut layer_items = Vec::new();
@@ -34,7 +35,22 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
                 if input.is_some() {
                     cx.error(key.span(), "duplicate `input`");
                 }
-                input = expect_width(cx, width);
+                input_seq = false;
+                if let Some((f, args)) = call_parts(width).filter(|(f, _)| *f == "seq") {
+                    input_seq = true;
+                    input = match args[..] {
+                        [w] => expect_width(cx, w),
+                        _ => {
+                            cx.error(
+                                f.span(),
+                                "`seq` takes the width of each step: `input: seq(32)`",
+                            );
+                            None
+                        }
+                    };
+                } else {
+                    input = expect_width(cx, width);
+                }
             }
             Item::Loss { key, value } => {
                 if loss.is_some() {
@@ -85,10 +101,12 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         fields: HashMap::new(),
         asserts: Vec::new(),
         value_asserts,
+        flow: if input_seq { Flow::Seq } else { Flow::Batch },
     };
     let mut flat = Vec::new();
     walker.unroll(&layer_items, &mut flat);
     let (mut layers, output) = walker.seq(&flat, start, "", "l");
+    let output_seq = matches!(walker.flow, Flow::Seq);
     resolve_inits(&mut layers);
     let asserts = walker.asserts;
     let value_asserts = walker.value_asserts;
@@ -116,7 +134,9 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         vis: spec.vis,
         name: spec.name,
         input,
+        input_seq,
         output,
+        output_seq,
         layers,
         loss,
         clip,
@@ -140,6 +160,17 @@ pub(crate) struct Walker<'a> {
     pub(crate) asserts: Vec<WidthAssert>,
     /// Conditions on numbers only rustc can decide (named consts).
     pub(crate) value_asserts: Vec<ValueAssert>,
+    /// What the layer being checked is given.
+    pub(crate) flow: Flow,
+}
+
+/// What flows between layers: a batch, a sequence, or the last state of a recurrent
+/// layer (a batch, named for the messages).
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) enum Flow {
+    Batch,
+    Seq,
+    LastState { path: String, word: String },
 }
 
 impl Walker<'_> {
@@ -304,7 +335,11 @@ impl Walker<'_> {
                 }
                 // A failed layer that may change the width: what follows cannot be
                 // compared with it (no follow-on errors).
-                None if item.word == "dense" || !is_layer_word(&item.word.to_string()) => {
+                None if matches!(
+                    item.word.to_string().as_str(),
+                    "dense" | "rnn" | "lstm" | "gru"
+                ) || !is_layer_word(&item.word.to_string()) =>
+                {
                     width = unknown_width()
                 }
                 None => {}
@@ -356,6 +391,7 @@ impl Walker<'_> {
             span,
             in_w: width.clone(),
             out_w,
+            seq: matches!(self.flow, Flow::Seq),
             kind,
         })
     }
@@ -472,6 +508,7 @@ impl Walker<'_> {
         let mut unrolled = Vec::new();
         self.unroll(&inner, &mut unrolled);
         let inner = unrolled;
+        let flow_in = self.flow.clone();
         if inner.is_empty() {
             self.cx.error(
                 item.word.span(),
@@ -485,6 +522,21 @@ impl Walker<'_> {
             &format!("{path}."),
             &field.to_string(),
         );
+        if self.flow != flow_in {
+            let (given, gives) = match flow_in {
+                Flow::Seq => (
+                    "a sequence",
+                    "a batch (a recurrent layer without `sequence`)",
+                ),
+                _ => ("a batch", "a sequence"),
+            };
+            self.cx.error(
+                item.word.span(),
+                format!("a residual block must return what it was given: it takes {given}, but its layers give {gives}"),
+            );
+            self.flow = flow_in;
+            return None;
+        }
         let msg = format!(
             "a residual block must return the width it was given: it takes {}, but its layers give {}",
             width.describe(),

@@ -25,7 +25,8 @@ fn field_layers(layers: &[Layer]) -> Vec<&Layer> {
             | Kind::PRelu { .. }
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
-            | Kind::Dropout { .. } => out.push(l),
+            | Kind::Dropout { .. }
+            | Kind::Recurrent(_) => out.push(l),
         }
     }
     out
@@ -102,14 +103,16 @@ pub fn expand(net: &Net) -> TokenStream {
         vis,
         name,
         input,
+        input_seq,
         output,
+        output_seq,
         layers,
         loss,
         clip,
         asserts,
         value_asserts,
     } = net;
-    let graph = Graph::lower(input, layers);
+    let graph = Graph::lower(input, *input_seq, layers);
     let name_str = name.to_string();
     let grads_name = format_ident!("{}Grads", name);
     let ws_name = format_ident!("{}Workspace", name);
@@ -132,6 +135,15 @@ pub fn expand(net: &Net) -> TokenStream {
         .map(|((l, ty), _)| (&l.field, quote!(<#ty as #p::Parameters<T>>::Grads)))
         .unzip();
     let (in_w, out_w) = (input.tokens(), output.tokens());
+    let (in_ty, out_ty) = (
+        crate::passes::value_ty(input, *input_seq),
+        crate::passes::value_ty(output, *output_seq),
+    );
+    let loss_trait = if *output_seq {
+        quote!(#p::SeqLoss)
+    } else {
+        quote!(#p::loss::Loss)
+    };
 
     let asserts = asserts.iter().map(|a| {
         let (x, y, msg) = (a.a.tokens(), a.b.tokens(), &a.msg);
@@ -187,23 +199,48 @@ pub fn expand(net: &Net) -> TokenStream {
         })
         .collect();
 
-    let target_unsized = match loss {
-        Loss::CrossEntropy => quote!([usize]),
-        Loss::Mse | Loss::BceWithLogits => quote!(#p::Batch<T, #out_w>),
+    let target_unsized = match (loss, output_seq) {
+        (Loss::CrossEntropy, false) => quote!([usize]),
+        (Loss::CrossEntropy, true) => quote!(#p::SeqClasses),
+        (Loss::Mse | Loss::BceWithLogits, _) => out_ty.clone(),
     };
-    let (target_ty, loss_value) = match loss {
-        Loss::Mse => (quote!(&#p::Batch<T, #out_w>), quote!(#p::loss::Mse)),
-        Loss::CrossEntropy => (quote!(&[usize]), quote!(#p::loss::SoftmaxCrossEntropy)),
-        Loss::BceWithLogits => (
-            quote!(&#p::Batch<T, #out_w>),
-            quote!(#p::loss::BceWithLogits),
-        ),
+    let target_ty = quote!(&#target_unsized);
+    let loss_value = match loss {
+        Loss::Mse => quote!(#p::loss::Mse),
+        Loss::CrossEntropy => quote!(#p::loss::SoftmaxCrossEntropy),
+        Loss::BceWithLogits => quote!(#p::loss::BceWithLogits),
     };
 
     let ws_doc = format!(
         "Every intermediate buffer of a [`{name_str}`] pass, grown to the largest batch seen and reused below it."
     );
-    let ws = workspace(&graph, &ws_name, &ws_doc);
+    let state_name = format_ident!("{}State", name);
+    let rec_steps: Vec<(&Layer, TokenStream, syn::Ident)> = graph
+        .steps
+        .iter()
+        .filter(|s| crate::passes::recurrent(s).is_some())
+        .filter_map(|s| {
+            let l = s.field_layer()?;
+            let ty = emit(l).field?.0;
+            Some((l, ty, crate::passes::cfield(s.y)))
+        })
+        .collect();
+    let has_state = !rec_steps.is_empty();
+    let ws = workspace(&graph, &ws_name, &ws_doc, has_state.then_some(&state_name));
+    let state = state_code(name, &state_name, &ws_name, &rec_steps);
+    let state_ty = if has_state {
+        quote!(#state_name<T>)
+    } else {
+        quote!(())
+    };
+    let (state_set, state_into) = if has_state {
+        (
+            quote!(ws.set_initial_state(state);),
+            quote!(#name::final_state_into(self, ws, out);),
+        )
+    } else {
+        (quote!(let _ = (ws, state);), quote!(let _ = (ws, out);))
+    };
     let eval = eval_forward(&graph);
     let grad_pass = grad_pass(&graph, &loss_value);
     let visitors = visitors(&fields, name, &grads_name);
@@ -252,10 +289,12 @@ pub fn expand(net: &Net) -> TokenStream {
             #( #[doc = "Gradients of the layer of the same name."] pub #grad_fields: #grad_tys, )*
             /// The gradient with respect to the input batch, computed only when this
             /// is `Some` (like `x.requires_grad` in PyTorch); see `with_input_grad`.
-            pub input: ::core::option::Option<#p::Batch<T, #in_w>>,
+            pub input: ::core::option::Option<#in_ty>,
         }
 
         #ws
+
+        #state
 
         #(#asserts)*
         #(#value_asserts)*
@@ -283,9 +322,9 @@ pub fn expand(net: &Net) -> TokenStream {
             ///
             /// # Errors
             /// As `forward_into`.
-            pub fn forward(&self, x: &#p::Batch<T, #in_w>) -> ::core::result::Result<#p::Batch<T, #out_w>, #p::Error> {
+            pub fn forward(&self, x: &#in_ty) -> ::core::result::Result<#out_ty, #p::Error> {
                 let mut ws = #ws_name::new();
-                let mut out = #p::Batch::new();
+                let mut out = ::core::default::Default::default();
                 self.forward_into(x, &mut ws, &mut out)?;
                 ::core::result::Result::Ok(out)
             }
@@ -297,7 +336,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// # Errors
             /// `Error::EmptyBatch` for a batch of no rows, `Error::NonFinite` for a NaN
             /// or infinity in `x` (one vectorized pass); `out` is then left as it was.
-            pub fn forward_into(&self, x: &#p::Batch<T, #in_w>, ws: &mut #ws_name<T>, out: &mut #p::Batch<T, #out_w>) -> ::core::result::Result<(), #p::Error> {
+            pub fn forward_into(&self, x: &#in_ty, ws: &mut #ws_name<T>, out: &mut #out_ty) -> ::core::result::Result<(), #p::Error> {
                 if x.is_empty() {
                     return ::core::result::Result::Err(#p::Error::EmptyBatch);
                 }
@@ -318,7 +357,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// exactly as they were.
             pub fn loss_and_grad(
                 &mut self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
@@ -353,7 +392,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// finite.
             pub fn train_step<O: #p::optim::Optimizer<T>>(
                 &mut self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 opt: &mut O,
                 ws: &mut #ws_name<T>,
@@ -376,7 +415,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// the update, with the running statistics not yet committed.
             fn update<O: #p::optim::Optimizer<T>>(
                 &mut self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 opt: &mut O,
                 ws: &mut #ws_name<T>,
@@ -398,7 +437,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// As `loss_and_grad`.
             pub fn eval_loss_and_grad(
                 &self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
@@ -412,14 +451,14 @@ pub fn expand(net: &Net) -> TokenStream {
             /// As `forward_into`, and a target that does not fit the output.
             pub fn loss(
                 &self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
                 let mut out = ::core::mem::take(&mut ws.eval_out);
                 let result = self
                     .forward_into(x, ws, &mut out)
-                    .and_then(|()| #p::loss::Loss::loss(&#loss_value, &out, target));
+                    .and_then(|()| #loss_trait::loss(&#loss_value, &out, target));
                 ws.eval_out = out;
                 result
             }
@@ -430,7 +469,7 @@ pub fn expand(net: &Net) -> TokenStream {
             /// the caller once the whole call has succeeded.
             fn grad_pass<const FROZEN: bool>(
                 &self,
-                x: &#p::Batch<T, #in_w>,
+                x: &#in_ty,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
@@ -453,10 +492,11 @@ pub fn expand(net: &Net) -> TokenStream {
         impl<T: #p::Real> #p::Network<T> for #name<T> {
             const INPUT: usize = #in_w;
             const OUTPUT: usize = #out_w;
-            type Input = #p::Batch<T, #in_w>;
-            type Output = #p::Batch<T, #out_w>;
+            type Input = #in_ty;
+            type Output = #out_ty;
             type Target = #target_unsized;
             type Workspace = #ws_name<T>;
+            type State = #state_ty;
 
             fn new(rng: &mut #p::SeededRng) -> Self {
                 #name::new(rng)
@@ -486,6 +526,14 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws.train_output()
             }
 
+            fn set_initial_state(ws: &mut Self::Workspace, state: ::core::option::Option<Self::State>) {
+                #state_set
+            }
+
+            fn final_state_into(&self, ws: &Self::Workspace, out: &mut Self::State) {
+                #state_into
+            }
+
             fn summary(&self) -> #p::summary::Summary {
                 #name::summary(self)
             }
@@ -494,7 +542,7 @@ pub fn expand(net: &Net) -> TokenStream {
         impl<T: #p::Real> #grads_name<T> {
             /// Asks the next `loss_and_grad` for the gradient with respect to the input.
             pub fn with_input_grad(mut self) -> Self {
-                self.input = ::core::option::Option::Some(#p::Batch::new());
+                self.input = ::core::option::Option::Some(::core::default::Default::default());
                 self
             }
         }
@@ -521,7 +569,33 @@ fn visitors(fields: &[&Layer], name: &syn::Ident, grads_name: &syn::Ident) -> To
         if !e.params.is_empty() {
             zero.push(quote!(#f: #p::Parameters::zero_grads(&self.#f),));
         }
-        for t in &e.params {
+        if e.delegate {
+            // Through the layer's own visitors, its short names made full.
+            let names = e.params.iter().map(|t| {
+                let (short, full) = (t.name, full(t.name));
+                quote!(#short => #full,)
+            });
+            let rename = quote!(match short { #(#names)* other => other });
+            read.push(quote! {
+                #p::Parameters::<T>::visit_params(&self.#f, &mut |short, v| f(#rename, v));
+            });
+            write.push(quote! {
+                #p::Parameters::<T>::visit_params_mut(&mut self.#f, &grads.#f, &mut |pm: #p::ParamMut<'_, T>| {
+                    let short = pm.name;
+                    f(#p::ParamMut { name: #rename, value: pm.value, grad: pm.grad })
+                });
+            });
+            grads_read.push(quote! {
+                #p::Gradients::<T>::visit_grads(&self.#f, &mut |short, v| f(#rename, v));
+            });
+            grads_write.push(quote! {
+                #p::Gradients::<T>::visit_grads_mut(&mut self.#f, &mut |short, v| f(#rename, v));
+            });
+            values_mut.push(quote! {
+                #p::Parameters::<T>::visit_values_mut(&mut self.#f, &mut |short, v| f(#rename, v));
+            });
+        }
+        for t in e.params.iter().filter(|_| !e.delegate) {
             let full = full(t.name);
             let s = format_ident!("{}", t.name);
             let s_mut = format_ident!("{}_mut", t.name);
@@ -657,5 +731,74 @@ fn summary(layers: &[Layer], name: &syn::Ident, input: &Width) -> TokenStream {
         let mut s = #p::summary::Summary::new(#n, #i);
         #(#out)*
         s
+    }
+}
+
+/// The recurrent state of a network with recurrent layers: its struct (a field per
+/// recurrent layer, named as the layer's field) and the network's methods that read
+/// it from a workspace. Nothing for a network without.
+fn state_code(
+    name: &syn::Ident,
+    state_name: &syn::Ident,
+    ws_name: &syn::Ident,
+    rec: &[(&Layer, TokenStream, syn::Ident)],
+) -> TokenStream {
+    if rec.is_empty() {
+        return quote!();
+    }
+    let p = rt();
+    let doc = format!(
+        "The state of every recurrent layer of a [`{name}`] (PyTorch's `h_n`/`c_n` of each): \
+         read after a pass with `final_state_into`, given to the next with \
+         `{ws_name}::set_initial_state`."
+    );
+    let fields: Vec<&syn::Ident> = rec.iter().map(|(l, _, _)| &l.field).collect();
+    let docs: Vec<String> = rec
+        .iter()
+        .map(|(l, _, _)| format!("The state of layer `{}`.", l.path))
+        .collect();
+    let tys: Vec<TokenStream> = rec
+        .iter()
+        .map(|(l, ty, _)| {
+            let i = l.in_w.tokens();
+            quote!(<#ty as #p::rnn::Stateful<T, #i>>::State)
+        })
+        .collect();
+    let reads = rec.iter().map(|(l, ty, c)| {
+        let (f, i) = (&l.field, l.in_w.tokens());
+        quote!(<#ty as #p::rnn::Stateful<T, #i>>::final_state_into(&self.#f, &ws.#c, &mut out.#f);)
+    });
+    quote! {
+        #[doc = #doc]
+        #[derive(Clone, Debug, Default, PartialEq)]
+        pub struct #state_name<T: #p::Real = f32> {
+            #( #[doc = #docs] pub #fields: #tys, )*
+        }
+
+        impl<T: #p::Real> #name<T> {
+            /// The state after the last step of the last pass run with `ws` (either
+            /// mode), into `out`, reusing its buffers: the next chunk's initial state
+            /// in truncated backpropagation through time, or the state to go on
+            /// generating from. Before any pass, empty (zeros).
+            pub fn final_state_into(&self, ws: &#ws_name<T>, out: &mut #state_name<T>) {
+                #(#reads)*
+            }
+
+            /// The final state of the last pass, as a new value (allocating).
+            pub fn final_state(&self, ws: &#ws_name<T>) -> #state_name<T> {
+                let mut out = ::core::default::Default::default();
+                self.final_state_into(ws, &mut out);
+                out
+            }
+
+            /// Makes the final state of the last pass the initial state of the next,
+            /// reusing the buffers (no allocation after the first call): one line per
+            /// chunk of truncated backpropagation through time.
+            pub fn carry_state(&self, ws: &mut #ws_name<T>) {
+                let mut s = ws.initial.take().unwrap_or_default();
+                self.final_state_into(ws, &mut s);
+                ws.initial = ::core::option::Option::Some(s);
+            }
+        }
     }
 }

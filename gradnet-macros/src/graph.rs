@@ -66,6 +66,8 @@ impl Step<'_> {
 pub struct Graph<'a> {
     /// The width of each value.
     pub widths: Vec<Width>,
+    /// Whether each value is a sequence (`Seq`) rather than a batch.
+    pub seqs: Vec<bool>,
     pub steps: Vec<Step<'a>>,
     /// The network's output value.
     pub output: usize,
@@ -75,9 +77,10 @@ pub struct Graph<'a> {
 }
 
 impl<'a> Graph<'a> {
-    pub fn lower(input: &Width, layers: &'a [Layer]) -> Self {
+    pub fn lower(input: &Width, input_seq: bool, layers: &'a [Layer]) -> Self {
         let mut g = Graph {
             widths: vec![input.clone()],
+            seqs: vec![input_seq],
             steps: Vec::new(),
             output: 0,
             grad_buf: vec![0],
@@ -86,8 +89,9 @@ impl<'a> Graph<'a> {
         g
     }
 
-    fn value(&mut self, width: &Width) -> usize {
+    fn value(&mut self, width: &Width, seq: bool) -> usize {
         self.widths.push(width.clone());
+        self.seqs.push(seq);
         let id = self.widths.len() - 1;
         self.grad_buf.push(id);
         id
@@ -119,7 +123,7 @@ impl<'a> Graph<'a> {
                 },
                 Kind::Residual { body } => {
                     let block = self.seq(body, x);
-                    let y = self.value(&layer.out_w);
+                    let y = self.value(&layer.out_w, layer.seq);
                     // The body's output has one reader, the sum, whose gradient it
                     // is: share the buffer.
                     self.grad_buf[block] = y;
@@ -135,9 +139,10 @@ impl<'a> Graph<'a> {
                 Kind::PRelu { .. }
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
-                | Kind::Dropout { .. } => Op::Field(layer),
+                | Kind::Dropout { .. }
+                | Kind::Recurrent(_) => Op::Field(layer),
             };
-            let y = self.value(&layer_out(&op));
+            let y = self.value(&layer_out(&op), layer_out_seq(&op));
             self.steps.push(Step { op, x, y });
             x = y;
             i += 1;
@@ -159,6 +164,15 @@ impl<'a> Graph<'a> {
             .iter()
             .filter(|s| s.inputs().contains(&v))
             .count()
+    }
+}
+
+/// Whether an op makes a sequence.
+fn layer_out_seq(op: &Op) -> bool {
+    match op {
+        Op::Field(l) | Op::Act { layer: l, .. } => l.out_seq(),
+        Op::Fused { act_layer, .. } => act_layer.out_seq(),
+        Op::Sum { .. } => false,
     }
 }
 

@@ -16,7 +16,8 @@ pub(crate) fn flatten<'a>(layers: &'a [Layer], out: &mut Vec<&'a Kind>) {
 /// The documented default: a dense layer without `init` takes it from the next
 /// activation, skipping layers that are not activations: He (fan_in) for relu,
 /// leaky_relu and prelu (their slope in the gain), elu, gelu and silu; LeCun for
-/// selu; Glorot for tanh, sigmoid, softplus, hard_tanh and none.
+/// selu; Glorot for tanh, sigmoid, softplus, hard_tanh and none, and where a
+/// recurrent layer comes first (its gates are sigmoids and tanh).
 pub(crate) fn resolve_inits(layers: &mut [Layer]) {
     let mut order = Vec::new();
     flatten(layers, &mut order);
@@ -36,6 +37,8 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
             | Kind::Residual { .. } => None,
+            // Its gates are sigmoids and tanh: the search ends there, with Glorot.
+            Kind::Recurrent(_) => Some(Next::Gates),
         });
         let gain = match &next {
             Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => {
@@ -68,7 +71,7 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
                         gain: Num::lit(1.0),
                     },
                 },
-                None => InitSpec::Glorot {
+                Some(Next::Gates) | None => InitSpec::Glorot {
                     uniform: true,
                     gain: Num::lit(1.0),
                 },
@@ -101,7 +104,8 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
                 | Kind::PRelu { .. }
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
-                | Kind::Dropout { .. } => {
+                | Kind::Dropout { .. }
+                | Kind::Recurrent(_) => {
                     it.next();
                 }
             }
@@ -112,4 +116,6 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
 pub(crate) enum Next {
     Act(Act),
     PRelu(Num),
+    /// A recurrent layer.
+    Gates,
 }

@@ -9,7 +9,8 @@ use syn::{Attribute, Ident, Visibility};
 #[derive(Clone)]
 pub enum Width {
     Lit(usize, Span),
-    Const(syn::Path),
+    /// A named const (a path), or an expression of one (`2 * H`).
+    Const(Box<syn::Expr>),
 }
 
 impl Width {
@@ -75,7 +76,11 @@ pub struct Net {
     pub vis: Visibility,
     pub name: Ident,
     pub input: Width,
+    /// `input: seq(N)`: the network reads a `Seq`.
+    pub input_seq: bool,
     pub output: Width,
+    /// The output is a `Seq` (the last recurrent layer returns every step).
+    pub output_seq: bool,
     pub layers: Vec<Layer>,
     pub loss: Loss,
     pub clip: Option<Clip>,
@@ -116,7 +121,45 @@ pub struct Layer {
     pub span: Span,
     pub in_w: Width,
     pub out_w: Width,
+    /// The layer's input is a sequence (a non-recurrent layer then acts per step).
+    pub seq: bool,
     pub kind: Kind,
+}
+
+impl Layer {
+    /// Whether the layer's output is a sequence.
+    pub fn out_seq(&self) -> bool {
+        match &self.kind {
+            Kind::Recurrent(r) => r.sequence,
+            _ => self.seq,
+        }
+    }
+}
+
+/// A recurrent layer's cell.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Cell {
+    /// `rnn(H)`, with relu instead of tanh when `relu`.
+    Rnn {
+        relu: bool,
+    },
+    Lstm,
+    Gru,
+}
+
+/// `rnn(H)`, `lstm(H)`, `gru(H)` and their options.
+#[derive(Clone)]
+pub struct Recurrent {
+    pub cell: Cell,
+    pub hidden: Width,
+    pub bias: bool,
+    pub bidirectional: bool,
+    /// Returns every step (PyTorch's `output`) instead of the final state.
+    pub sequence: bool,
+    /// Orthogonal recurrent weights.
+    pub orthogonal: bool,
+    /// LSTM: the forget gate's bias starts at 1.
+    pub forget_bias_one: bool,
 }
 
 pub enum Kind {
@@ -144,6 +187,7 @@ pub enum Kind {
     Residual {
         body: Vec<Layer>,
     },
+    Recurrent(Recurrent),
 }
 
 impl Kind {
@@ -155,7 +199,8 @@ impl Kind {
             | Kind::PRelu { .. }
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
-            | Kind::Dropout { .. } => true,
+            | Kind::Dropout { .. }
+            | Kind::Recurrent(_) => true,
         }
     }
 }

@@ -48,6 +48,15 @@ fn prelu(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
 fn residual(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
     w.residual(cx)
 }
+fn rnn(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
+    w.recurrent(cx, Cell::Rnn { relu: false })
+}
+fn lstm(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
+    w.recurrent(cx, Cell::Lstm)
+}
+fn gru(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
+    w.recurrent(cx, Cell::Gru)
+}
 
 /// What a checker is given about the entry it checks.
 pub(crate) struct LayerCx<'a> {
@@ -90,6 +99,9 @@ pub(crate) const WORDS: &[Word] = &[
     layer("dropout", dropout, false),
     layer("prelu", prelu, false),
     layer("residual", residual, true),
+    layer("rnn", rnn, false),
+    layer("lstm", lstm, false),
+    layer("gru", gru, false),
     Word {
         word: "repeat",
         kind: WordKind::Repeat,
@@ -171,6 +183,9 @@ pub(crate) struct Emit {
     pub random: bool,
     /// The summary's text for the kind, with its settings.
     pub text: String,
+    /// The visitors go through the layer's own `Parameters` impl (under the names in
+    /// `params`, prefixed), not through accessors per tensor.
+    pub delegate: bool,
 }
 
 /// `field: None` and no tensors: for the kinds that are not struct fields.
@@ -182,6 +197,7 @@ fn fieldless(text: String) -> Emit {
         eval_identity: false,
         random: false,
         text,
+        delegate: false,
     }
 }
 
@@ -212,6 +228,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                     l.out_w.describe(),
                     if *bias { "" } else { ", no bias" }
                 ),
+                delegate: false,
             }
         }
         Kind::PRelu { per_feature, init } => {
@@ -235,6 +252,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 } else {
                     "prelu".to_string()
                 },
+                delegate: false,
             }
         }
         Kind::BatchNorm {
@@ -271,6 +289,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                     num(momentum),
                     num(eps)
                 ),
+                delegate: false,
             }
         }
         Kind::LayerNorm { eps, affine } => {
@@ -291,6 +310,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 eval_identity: false,
                 random: false,
                 text: format!("layer_norm(eps = {})", num(eps)),
+                delegate: false,
             }
         }
         Kind::Dropout { p: prob } => {
@@ -305,6 +325,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 eval_identity: true,
                 random: true,
                 text: format!("dropout({})", num(prob)),
+                delegate: false,
             }
         }
         Kind::Act(a) => {
@@ -317,6 +338,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
             })
         }
         Kind::Residual { .. } => fieldless("residual".to_string()),
+        Kind::Recurrent(r) => recurrent(l, r),
     }
 }
 
@@ -358,5 +380,81 @@ pub(crate) fn act_tokens(a: &Act) -> (TokenStream, TokenStream) {
         ActKind::Elu => with_args(quote!(Elu)),
         ActKind::Softplus => with_args(quote!(Softplus)),
         ActKind::HardTanh => with_args(quote!(HardTanh)),
+    }
+}
+
+/// A recurrent layer's field, tensors and text.
+fn recurrent(l: &Layer, r: &Recurrent) -> Emit {
+    let p = rt();
+    let (i, h, o) = (l.in_w.tokens(), r.hidden.tokens(), l.out_w.tokens());
+    let span = l.span;
+    let (cell_ty, cell, word) = match r.cell {
+        Cell::Rnn { relu } => {
+            let nl = if relu { quote!(Relu) } else { quote!(Tanh) };
+            (
+                quote!(#p::rnn::RnnCell),
+                quote!(#p::rnn::RnnCell { nonlinearity: #p::rnn::RnnNonlinearity::#nl }),
+                if relu { "rnn(relu)" } else { "rnn" },
+            )
+        }
+        Cell::Lstm => (quote!(#p::rnn::LstmCell), quote!(#p::rnn::LstmCell), "lstm"),
+        Cell::Gru => (quote!(#p::rnn::GruCell), quote!(#p::rnn::GruCell), "gru"),
+    };
+    let ty = if r.bidirectional {
+        quote!(#p::rnn::Bidirectional<T, #cell_ty, #i, #h, #o>)
+    } else {
+        quote!(#p::rnn::Recurrent<T, #cell_ty, #i, #h>)
+    };
+    let (bias, fb) = (r.bias, r.forget_bias_one);
+    let init = if r.orthogonal {
+        quote!(#p::rnn::RecurrentInit::Orthogonal)
+    } else {
+        quote!(#p::rnn::RecurrentInit::Uniform)
+    };
+    let ctor = quote_spanned! {span=>
+        <#ty>::with_cell(#cell, &#p::rnn::RecurrentConfig {
+            bias: #bias,
+            recurrent_init: #init,
+            forget_bias_one: #fb,
+        }, rng)
+    };
+    // PyTorch's names: the forward direction's four, then the backward's.
+    const NAMES: [(&str, bool); 8] = [
+        ("weight_ih_l0", false),
+        ("weight_hh_l0", false),
+        ("bias_ih_l0", true),
+        ("bias_hh_l0", true),
+        ("weight_ih_l0_reverse", false),
+        ("weight_hh_l0_reverse", false),
+        ("bias_ih_l0_reverse", true),
+        ("bias_hh_l0_reverse", true),
+    ];
+    let directions = if r.bidirectional { 8 } else { 4 };
+    let params = NAMES[..directions]
+        .iter()
+        .filter(|(_, is_bias)| !is_bias || r.bias)
+        .map(|(name, _)| t(name, false))
+        .collect();
+    let mut text = format!("{word}({} -> {})", l.in_w.describe(), r.hidden.describe());
+    for (on, what) in [
+        (r.bidirectional, "bidirectional"),
+        (r.sequence, "sequence"),
+        (!r.bias, "no bias"),
+        (r.orthogonal, "orthogonal"),
+        (r.forget_bias_one, "forget bias 1"),
+    ] {
+        if on {
+            text.push_str(", ");
+            text.push_str(what);
+        }
+    }
+    Emit {
+        field: Some((ty, ctor)),
+        params,
+        buffers: Vec::new(),
+        eval_identity: false,
+        random: false,
+        text,
+        delegate: true,
     }
 }

@@ -16,6 +16,7 @@ extern crate proc_macro;
 mod args;
 mod check;
 mod check_layers;
+mod check_recurrent;
 mod ctxt;
 mod expand;
 mod fallback;

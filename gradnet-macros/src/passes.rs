@@ -6,6 +6,7 @@
 
 use crate::expand::{batch, rt};
 use crate::graph::{Graph, Op, Step};
+use crate::ir::Kind;
 use crate::kinds::{act_tokens, emit};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -14,7 +15,7 @@ pub(crate) fn vfield(v: usize) -> syn::Ident {
     format_ident!("v{}", v)
 }
 
-fn cfield(y: usize) -> syn::Ident {
+pub(crate) fn cfield(y: usize) -> syn::Ident {
     format_ident!("c{}", y)
 }
 
@@ -22,14 +23,53 @@ fn dfield(v: usize) -> syn::Ident {
     format_ident!("d{}", v)
 }
 
-/// The step's layer as a type (for its cache's type) and as a value (at its call
-/// sites); `at` says where each value's data is.
+/// The type of value `v`: a `Seq` or a `Batch` of its width.
+pub(crate) fn vty(g: &Graph, v: usize) -> TokenStream {
+    value_ty(&g.widths[v], g.seqs[v])
+}
+
+/// A `Seq` or a `Batch` of width `w`.
+pub(crate) fn value_ty(w: &crate::ir::Width, seq: bool) -> TokenStream {
+    let p = rt();
+    if seq {
+        let w = w.tokens();
+        quote!(#p::Seq<T, #w>)
+    } else {
+        batch(w)
+    }
+}
+
+/// Whether the step is a recurrent layer.
+pub(crate) fn recurrent<'a>(s: &Step<'a>) -> Option<&'a crate::ir::Recurrent> {
+    match &s.op {
+        Op::Field(l) => match &l.kind {
+            Kind::Recurrent(r) => Some(r),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
+/// The step's cache type and the layer as a value (at its call sites); `at` says
+/// where each value's data is. A recurrent layer is run from the workspace's
+/// initial state (`Start`), every step of it read through `Steps`; any other layer
+/// over a sequence acts per step (`PerStep`), with the cache of its batch form.
 fn layer_of(g: &Graph, s: &Step, at: &[TokenStream]) -> (TokenStream, TokenStream) {
     let p = rt();
-    match &s.op {
+    let (ty, value) = match &s.op {
         Op::Field(l) => {
             let f = &l.field;
             let ty = emit(l).field.map_or_else(|| quote!(()), |(ty, _)| ty);
+            if let Kind::Recurrent(r) = &l.kind {
+                let i = g.widths[s.x].tokens();
+                let start = quote!(#p::rnn::Start(&self.#f, ws.initial.as_ref().map(|s| &s.#f)));
+                let value = if r.sequence {
+                    quote!(#p::rnn::Steps(&#start))
+                } else {
+                    start
+                };
+                return (quote!(<#ty as #p::rnn::Stateful<T, #i>>::Cache), value);
+            }
             (ty, quote!(self.#f))
         }
         Op::Fused { dense, act, .. } => {
@@ -51,11 +91,23 @@ fn layer_of(g: &Graph, s: &Step, at: &[TokenStream]) -> (TokenStream, TokenStrea
         Op::Sum { block } => {
             let w = g.widths[*block].tokens();
             let b = &at[*block];
+            let b = if g.seqs[*block] {
+                quote!((#b).as_batch())
+            } else {
+                b.clone()
+            };
             (
                 quote!(#p::layer::Sum<'static, T, #w>),
                 quote!(#p::layer::Sum(#b)),
             )
         }
+    };
+    let x = batch(&g.widths[s.x]);
+    let cache = quote!(<#ty as #p::Layer<T, #x>>::Cache);
+    if g.seqs[s.x] {
+        (cache, quote!(#p::layer::PerStep(&#value)))
+    } else {
+        (cache, value)
     }
 }
 
@@ -77,29 +129,57 @@ fn has_params(s: &Step) -> bool {
 
 /// The workspace struct: a buffer per value, a gradient buffer per distinct
 /// gradient, every step's cache, and the dropout RNG.
-pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStream {
+pub(crate) fn workspace(
+    g: &Graph,
+    ws_name: &syn::Ident,
+    doc: &str,
+    state: Option<&syn::Ident>,
+) -> TokenStream {
     let p = rt();
     let mut names = Vec::new();
     let mut tys = Vec::new();
-    for (v, w) in g.widths.iter().enumerate().skip(1) {
+    for v in 1..g.widths.len() {
         names.push(vfield(v));
-        tys.push(batch(w));
+        tys.push(vty(g, v));
     }
-    for (v, w) in g.widths.iter().enumerate() {
+    for v in 0..g.widths.len() {
         if g.grad_of(v) == v {
             names.push(dfield(v));
-            tys.push(batch(w));
+            tys.push(vty(g, v));
         }
     }
     let at: Vec<TokenStream> = (0..g.widths.len()).map(data).collect();
     for s in &g.steps {
-        let (ty, _) = layer_of(g, s, &at);
-        let x = batch(&g.widths[s.x]);
+        let (cache, _) = layer_of(g, s, &at);
         names.push(cfield(s.y));
-        tys.push(quote!(<#ty as #p::Layer<T, #x>>::Cache));
+        tys.push(cache);
     }
-    let out = batch(&g.widths[g.output]);
+    let out = vty(g, g.output);
     let out_f = vfield(g.output);
+    let (state_field, state_init, state_methods) = match state {
+        None => (quote!(), quote!(), quote!()),
+        Some(st) => (
+            quote! {
+                /// The state the recurrent layers start from (zeros if `None`).
+                initial: ::core::option::Option<#st<T>>,
+            },
+            quote!(initial: ::core::option::Option::None,),
+            quote! {
+                /// Sets the state every recurrent layer starts from in the passes
+                /// that follow (`None`: zeros, the default), as PyTorch's `h_0`
+                /// (and `c_0`) argument. The passes read it and never change it:
+                /// the gradient stops there.
+                pub fn set_initial_state(&mut self, state: ::core::option::Option<#st<T>>) {
+                    self.initial = state;
+                }
+
+                /// The state the recurrent layers start from, if one is set.
+                pub fn initial_state(&self) -> ::core::option::Option<&#st<T>> {
+                    self.initial.as_ref()
+                }
+            },
+        ),
+    };
     quote! {
         #[doc = #doc]
         #[derive(Clone, Debug)]
@@ -114,6 +194,7 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
             /// The total gradient norm before the spec's clipping, from the last
             /// `train_step`.
             pre_clip_norm: ::core::option::Option<T>,
+            #state_field
         }
 
         impl<T: #p::Real> #ws_name<T> {
@@ -130,8 +211,11 @@ pub(crate) fn workspace(g: &Graph, ws_name: &syn::Ident, doc: &str) -> TokenStre
                     rng: #p::rng::seeded(seed),
                     detect_anomaly: false,
                     pre_clip_norm: ::core::option::Option::None,
+                    #state_init
                 }
             }
+
+            #state_methods
 
             /// Turns NaN/Inf detection on or off (off by default), like
             /// `torch.autograd.set_detect_anomaly`: when on, `loss_and_grad` checks
@@ -208,7 +292,14 @@ pub(crate) fn eval_forward(g: &Graph) -> TokenStream {
             let yf = vfield(s.y);
             quote!(&mut ws.#yf)
         };
-        code.push(quote!(#p::Layer::forward_eval(&#layer, #xd, #dest);));
+        // A recurrent layer keeps its steps in the workspace's cache (no allocation,
+        // and the final state is there to read); it is the same in both modes.
+        code.push(if recurrent(s).is_some() {
+            let cf = cfield(s.y);
+            quote!(#p::Layer::forward_frozen(&#layer, #xd, #dest, &mut ws.#cf)?;)
+        } else {
+            quote!(#p::Layer::forward_eval(&#layer, #xd, #dest);)
+        });
     }
     let copy = if wrote_out {
         quote!()
@@ -321,8 +412,14 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
     let out_w = g.widths[g.output].tokens();
     let out_data = &at[g.output];
     let loss_check = finite_check("loss", true, quote!(ws.#out_grad));
+    let out_seq = g.seqs[g.output];
+    let loss_trait = if out_seq {
+        quote!(#p::SeqLoss)
+    } else {
+        quote!(#p::loss::Loss)
+    };
     let loss_line = quote! {
-        let loss = #p::loss::Loss::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;
+        let loss = #loss_trait::loss_and_grad(&#loss, #out_data, target, &mut ws.#out_grad)?;
         if ws.detect_anomaly {
             #p::diagnostics::check_finite("loss", #p::diagnostics::Pass::Forward, ::core::slice::from_ref(&loss))?;
         }
@@ -379,12 +476,17 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             }
         }
     };
+    let check_target = if out_seq {
+        quote!(<#loss as #p::SeqLoss<T, #out_w>>::check_target(&#loss, x.steps(), x.rows(), target)?;)
+    } else {
+        quote!(<#loss as #p::loss::Loss<T, #out_w>>::check_target(&#loss, x.rows(), target)?;)
+    };
     quote! {
         if x.is_empty() {
             return ::core::result::Result::Err(#p::Error::EmptyBatch);
         }
         x.check_finite()?;
-        <#loss as #p::loss::Loss<T, #out_w>>::check_target(&#loss, x.rows(), target)?;
+        #check_target
         #(#fwd)*
         #loss_line
         #(#bwd)*
@@ -398,6 +500,8 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
 pub(crate) fn commit(g: &Graph) -> TokenStream {
     let p = rt();
     let code = g.steps.iter().filter_map(|s| match &s.op {
+        // A recurrent layer keeps nothing (its state is read from the cache).
+        Op::Field(l) if matches!(l.kind, Kind::Recurrent(_)) => None,
         Op::Field(l) => {
             let ty = emit(l).field.map(|(ty, _)| ty)?;
             let (f, c, x) = (&l.field, cfield(s.y), batch(&g.widths[s.x]));

@@ -1,0 +1,233 @@
+//! The check of the recurrent words, `rnn(H)`, `lstm(H)` and `gru(H)`: their
+//! arguments, and what flows in and out. A recurrent layer reads a sequence (the
+//! input `seq(N)`, or a recurrent layer before it with `sequence`); it gives its final
+//! state (a batch) or, with `sequence`, every step.
+//!
+//! ```text
+//! rnn(H), rnn(H, relu), lstm(IN -> H), gru(H, bidirectional, sequence)
+//! options: bias = false, nonlinearity = tanh | relu (rnn), init = uniform | orthogonal,
+//!          forget_bias_one (lstm), bidirectional, sequence (flags, or `= true/false`)
+//! ```
+
+use crate::args::*;
+use crate::check::{Flow, Walker};
+use crate::ir::*;
+use crate::kinds::LayerCx;
+use crate::parse::Arg;
+use syn::spanned::Spanned;
+use syn::Expr;
+
+/// The flags a word takes bare (`bidirectional`) or as `name = bool`.
+fn flags(cell: Cell) -> &'static [&'static str] {
+    match cell {
+        Cell::Lstm => &["bidirectional", "sequence", "forget_bias_one"],
+        Cell::Rnn { .. } | Cell::Gru => &["bidirectional", "sequence"],
+    }
+}
+
+/// The named options of a word.
+fn options(cell: Cell) -> &'static [&'static str] {
+    match cell {
+        Cell::Rnn { .. } => &[
+            "hidden_size",
+            "nonlinearity",
+            "bias",
+            "init",
+            "bidirectional",
+            "sequence",
+        ],
+        Cell::Lstm => &[
+            "hidden_size",
+            "bias",
+            "init",
+            "bidirectional",
+            "sequence",
+            "forget_bias_one",
+        ],
+        Cell::Gru => &["hidden_size", "bias", "init", "bidirectional", "sequence"],
+    }
+}
+
+/// A bare one-segment identifier, as a string.
+fn bare_word(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+impl Walker<'_> {
+    pub(crate) fn recurrent(&mut self, cx: &LayerCx, mut cell: Cell) -> Option<(Kind, Width)> {
+        let (item, width) = (cx.item, cx.width);
+        let word = item.word.to_string();
+        let span = item.word.span();
+        match &self.flow {
+            Flow::Seq => {}
+            Flow::Batch => {
+                self.cx.error(
+                    span,
+                    format!("`{word}` reads a sequence, but it is given a batch: declare the input as `input: seq(N)`"),
+                );
+                return None;
+            }
+            Flow::LastState { path, word: before } => {
+                let msg = format!(
+                    "`{word}` reads a sequence, but layer `{path}` ({before}) before it returns only its last state; give it `sequence` to stack recurrent layers: `{before}(.., sequence)`"
+                );
+                self.cx.error(span, msg);
+                return None;
+            }
+        }
+        let mut r = Recurrent {
+            cell,
+            hidden: unknown_width(),
+            bias: true,
+            bidirectional: false,
+            sequence: false,
+            orthogonal: false,
+            forget_bias_one: false,
+        };
+        let mut hidden: Option<Width> = None;
+        let mut ok = true;
+        let mut seen: Vec<String> = Vec::new();
+        let args: Vec<&Arg> = item.args.iter().flatten().collect();
+        for arg in args {
+            let (name, value): (String, Option<&Expr>) = match arg {
+                Arg::Arrow { from, to } => {
+                    if hidden.is_some() {
+                        self.cx
+                            .error(arg.span(), format!("`{word}` takes one width"));
+                        ok = false;
+                        continue;
+                    }
+                    if let Some(from_w) = expect_width(self.cx, from) {
+                        self.same_width(&from_w, width, from.span(), &word);
+                    }
+                    hidden = expect_width(self.cx, to);
+                    ok &= hidden.is_some();
+                    continue;
+                }
+                Arg::Positional(e) => match bare_word(e) {
+                    Some(w) if flags(cell).contains(&w.as_str()) => (w, None),
+                    Some(w) if matches!(cell, Cell::Rnn { .. }) && (w == "tanh" || w == "relu") => {
+                        ("nonlinearity".into(), Some(e))
+                    }
+                    _ if hidden.is_none() => ("hidden_size".into(), Some(e)),
+                    _ => {
+                        let mut allowed = flags(cell).join(", ");
+                        if matches!(cell, Cell::Rnn { .. }) {
+                            allowed.push_str(", tanh, relu");
+                        }
+                        self.cx.error(
+                            e.span(),
+                            format!("unexpected argument to `{word}` after its width; expected one of: {allowed}, or a named option"),
+                        );
+                        ok = false;
+                        continue;
+                    }
+                },
+                Arg::Named { name, value } => (name.to_string(), Some(value)),
+            };
+            let at = match (arg, value) {
+                (Arg::Named { name, .. }, _) => name.span(),
+                (_, Some(v)) => v.span(),
+                _ => arg.span(),
+            };
+            if seen.contains(&name) {
+                self.cx.error(at, format!("`{name}` is given twice"));
+                ok = false;
+                continue;
+            }
+            if !options(cell).contains(&name.as_str()) {
+                let msg = match did_you_mean(&name, options(cell).iter().copied()) {
+                    Some(p) => format!("unknown option `{name}` for `{word}`; did you mean `{p}`?"),
+                    None => format!(
+                        "unknown option `{name}` for `{word}`; expected one of: {}",
+                        options(cell).join(", ")
+                    ),
+                };
+                self.cx.error(at, msg);
+                ok = false;
+                continue;
+            }
+            seen.push(name.clone());
+            let flag = |w: &mut Walker<'_>| match value {
+                None => Some(true),
+                Some(e) => expect_bool(w.cx, e),
+            };
+            match name.as_str() {
+                "hidden_size" => {
+                    hidden = value.and_then(|e| expect_width(self.cx, e));
+                    ok &= hidden.is_some();
+                }
+                "nonlinearity" => match value.and_then(bare_word).as_deref() {
+                    Some("tanh") => cell = Cell::Rnn { relu: false },
+                    Some("relu") => cell = Cell::Rnn { relu: true },
+                    _ => {
+                        self.cx
+                            .error(at, "the nonlinearity of `rnn` is `tanh` or `relu`");
+                        ok = false;
+                    }
+                },
+                "init" => match value.and_then(bare_word).as_deref() {
+                    Some("uniform") => r.orthogonal = false,
+                    Some("orthogonal") => r.orthogonal = true,
+                    _ => {
+                        self.cx.error(
+                            at,
+                            format!("the `init` of `{word}` is `uniform` (PyTorch's, the default) or `orthogonal` (the recurrent weights)"),
+                        );
+                        ok = false;
+                    }
+                },
+                _ => match flag(self) {
+                    Some(v) => match name.as_str() {
+                        "bias" => r.bias = v,
+                        "bidirectional" => r.bidirectional = v,
+                        "sequence" => r.sequence = v,
+                        _ => r.forget_bias_one = v,
+                    },
+                    None => ok = false,
+                },
+            }
+        }
+        if r.forget_bias_one && !r.bias {
+            self.cx.error(
+                span,
+                "`forget_bias_one` sets a bias: it needs `bias = true`",
+            );
+            ok = false;
+        }
+        let Some(hidden) = hidden else {
+            if ok {
+                self.cx.error(
+                    item.args_span.unwrap_or(span),
+                    format!("`{word}` needs its hidden width: `{word}(64)` or `{word}(32 -> 64)`"),
+                );
+            }
+            return None;
+        };
+        if !ok {
+            return None;
+        }
+        r.cell = cell;
+        r.hidden = hidden.clone();
+        let out = if r.bidirectional {
+            match &hidden {
+                Width::Lit(n, s) => Width::Lit(2 * n, *s),
+                Width::Const(e) => Width::Const(Box::new(syn::parse_quote!(2 * #e))),
+            }
+        } else {
+            hidden
+        };
+        self.flow = if r.sequence {
+            Flow::Seq
+        } else {
+            Flow::LastState {
+                path: cx.path.to_string(),
+                word: word.clone(),
+            }
+        };
+        Some((Kind::Recurrent(r), out))
+    }
+}
