@@ -6,6 +6,9 @@
 //! - **W2**: MLP 2-16-16-1, tanh, MSE, batch 1, f32; one SGD training step.
 //! - **W3**: input 256, 20 x (dense 256, batch norm, ReLU), dense 10, softmax
 //!   cross-entropy, batch 128, f32; one SGD training step (batch norm in training mode).
+//! - **W4**: LSTM, input 32, hidden 128, 50 steps, batch 32, its last state into a
+//!   dense layer of 10, softmax cross-entropy, f32; one SGD training step
+//!   (backpropagation through all 50 steps).
 //! - **W5**: W1's network, inference with `forward_into`, at batch 1 and batch 64.
 //!
 //! Throughput is in FLOPs (criterion prints them as "elements"), counting only the
@@ -16,6 +19,12 @@
 //! FLOPs again. Bias additions, activations, the loss and the update are not counted:
 //! they are the framework's overhead that the ratio to the GEMM shows. So a W1 step
 //! counts `2 * 64 * (2 * 784 * 256 + 3 * 256 * 128 + 3 * 128 * 10)` = 64.5 MFLOP.
+//! W4 counts the LSTM's products: forward, the input projections of all steps at once
+//! (`2 * (T B) * 32 * 4H`) and the recurrent product of every step but the first
+//! (whose state is zero: `2 * (T - 1) * B * H * 4H`); backward, `dW_ih` as large as
+//! the projections, and `dW_hh` and `dh_{t-1}` each as large as the recurrence (no
+//! `dX`: the input's gradient is not asked for); and the dense layer's as in W1:
+//! 721 MFLOP a step.
 //!
 //! `gemm_alone` runs exactly the products of the gradnet benchmark beside it (same
 //! shapes, same transposed views) through `gradnet::gemm::gemm` and nothing else, so
@@ -92,6 +101,17 @@ fn train_flops(rows: usize, layers: &[(usize, usize)]) -> u64 {
         .enumerate()
         .map(|(k, &(i, o))| (if k == 0 { 2 } else { 3 }) * 2 * rows * i * o)
         .sum::<usize>() as u64
+}
+
+/// W4's shape: steps, batch, input, hidden, classes.
+const W4: (usize, usize, usize, usize, usize) = (50, 32, 32, 128, 10);
+
+/// FLOPs of W4's products in one training step (see the module documentation).
+fn w4_flops() -> u64 {
+    let (t, b, i, h, c) = W4;
+    let proj = 2 * t * b * i * 4 * h;
+    let rec = 2 * (t - 1) * b * h * 4 * h;
+    (2 * proj + 3 * rec + 2 * 2 * b * h * c) as u64
 }
 
 /// FLOPs of the products of one forward pass.
@@ -211,6 +231,128 @@ fn w1_train(c: &mut Criterion) {
     group.finish();
 }
 
+network! {
+    /// W4: an LSTM's last state into 10 logits.
+    struct Lstm32 {
+        input: seq(32),
+        lstm(128),
+        dense(10),
+        loss: cross_entropy,
+    }
+}
+
+/// W4's products through the GEMM alone, in the shapes the LSTM uses them: the
+/// projections of all steps, the recurrent product of each step, `dW_ih`, `dW_hh`
+/// (one product over all steps) and `dh_{t-1}` of each step; then the dense layer's.
+struct GemmLstm {
+    x: Vec<f32>,
+    w_ih: Vec<f32>,
+    w_hh: Vec<f32>,
+    gates: Vec<f32>,
+    hidden: Vec<f32>,
+    dgates: Vec<f32>,
+    dw_ih: Vec<f32>,
+    dw_hh: Vec<f32>,
+    dh: Vec<f32>,
+    dense: GemmOnly,
+}
+
+impl GemmLstm {
+    fn new(x: &[f32]) -> Self {
+        let (t, b, i, h, c) = W4;
+        GemmLstm {
+            x: x.to_vec(),
+            w_ih: vec![0.01; 4 * h * i],
+            w_hh: vec![0.01; 4 * h * h],
+            gates: vec![0.0; t * b * 4 * h],
+            hidden: vec![0.01; t * b * h],
+            dgates: vec![0.01; t * b * 4 * h],
+            dw_ih: vec![0.0; 4 * h * i],
+            dw_hh: vec![0.0; 4 * h * h],
+            dh: vec![0.0; b * h],
+            dense: GemmOnly::new(b, &[(h, c)], &vec![0.01; b * h]),
+        }
+    }
+
+    fn train(&mut self) {
+        let (t, b, i, h, _) = W4;
+        let g = 4 * h;
+        gemm(
+            1.0,
+            MatRef::row_major(&self.x, t * b, i),
+            MatRef::row_major(&self.w_ih, g, i).t(),
+            0.0,
+            MatMut::row_major(&mut self.gates, t * b, g),
+        );
+        for s in 1..t {
+            gemm(
+                1.0,
+                MatRef::row_major(&self.hidden[(s - 1) * b * h..s * b * h], b, h),
+                MatRef::row_major(&self.w_hh, g, h).t(),
+                1.0,
+                MatMut::row_major(&mut self.gates[s * b * g..(s + 1) * b * g], b, g),
+            );
+        }
+        self.dense.train();
+        for s in (1..t).rev() {
+            gemm(
+                1.0,
+                MatRef::row_major(&self.dgates[s * b * g..(s + 1) * b * g], b, g),
+                MatRef::row_major(&self.w_hh, g, h),
+                0.0,
+                MatMut::row_major(&mut self.dh, b, h),
+            );
+        }
+        gemm(
+            1.0,
+            MatRef::row_major(&self.dgates, t * b, g).t(),
+            MatRef::row_major(&self.x, t * b, i),
+            0.0,
+            MatMut::row_major(&mut self.dw_ih, g, i),
+        );
+        gemm(
+            1.0,
+            MatRef::row_major(&self.dgates[b * g..], (t - 1) * b, g).t(),
+            MatRef::row_major(&self.hidden[..(t - 1) * b * h], (t - 1) * b, h),
+            0.0,
+            MatMut::row_major(&mut self.dw_hh, g, h),
+        );
+    }
+}
+
+fn w4_train(c: &mut Criterion) {
+    use gradnet::rand::RngExt;
+    use gradnet::seq::Seq;
+    let (steps, rows, input, _, classes) = W4;
+    let mut group = c.benchmark_group("W4_train_lstm32-128_t50_b32");
+    group.throughput(Throughput::Elements(w4_flops()));
+    let mut net = Lstm32::<f32>::new(&mut seeded(7));
+    let mut rng = seeded(8);
+    let x = Seq::<f32, 32>::from_time_major(
+        (0..steps * rows * input)
+            .map(|_| rng.random_range(-1.0..1.0))
+            .collect(),
+        steps,
+    )
+    .expect("finite data");
+    let t: Vec<usize> = (0..rows).map(|i| i % classes).collect();
+    let (mut opt, mut ws, mut grads) = (sgd(), Lstm32Workspace::new(), net.zero_grads());
+    group.bench_function(BenchmarkId::new("gradnet", "train_step"), |b| {
+        b.iter(|| {
+            net.train_step(black_box(&x), &t, &mut opt, &mut ws, &mut grads)
+                .expect("a valid step")
+        })
+    });
+    let mut gemm_only = GemmLstm::new(x.as_slice());
+    group.bench_function(BenchmarkId::new("gemm_alone", "lstm_products"), |b| {
+        b.iter(|| {
+            gemm_only.train();
+            black_box(&gemm_only.dw_hh);
+        })
+    });
+    group.finish();
+}
+
 fn w3_train(c: &mut Criterion) {
     const ROWS: usize = 128;
     let layers = w3_layers();
@@ -290,7 +432,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = w1_train, w2_train, w3_train, w5_forward
+    targets = w1_train, w2_train, w3_train, w4_train, w5_forward
 }
 
 /// Where criterion keeps its estimates: `$CRITERION_HOME`, else `criterion/` in the
@@ -319,7 +461,7 @@ fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
 
 /// Prints each workload's median and FLOP rate, and its fraction of the GEMM's rate.
 fn summary() {
-    let rows: [(&str, &str, u64, Option<&str>); 5] = [
+    let rows: [(&str, &str, u64, Option<&str>); 6] = [
         (
             "W1_train_784-256-128-10_b64",
             "train_step",
@@ -337,6 +479,12 @@ fn summary() {
             "train_step",
             train_flops(128, &w3_layers()),
             Some("62_products"),
+        ),
+        (
+            "W4_train_lstm32-128_t50_b32",
+            "train_step",
+            w4_flops(),
+            Some("lstm_products"),
         ),
         (
             "W5_forward_784-256-128-10_b1",

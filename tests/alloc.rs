@@ -286,6 +286,65 @@ fn norms_dropout_residual() -> Check {
     expect("forward_into", n, 0)
 }
 
+network! {
+    /// Recurrent layers of every cell, stacked, with per-step layers between them and
+    /// gradient clipping; at 4 rows of 10 steps every product takes direct loops
+    /// (the largest, the LSTM's `dW_hh`, is 40 x 24 x 6 = 5760 multiply-adds).
+    struct Recurrent {
+        input: seq(3),
+        lstm(6, sequence),
+        layer_norm,
+        dense(4),
+        tanh,
+        rnn(5, sequence),
+        gru(6, bidirectional),
+        dense(3),
+        loss: cross_entropy,
+        clip: norm(1.0),
+    }
+}
+
+/// A sequence of `steps x rows` pseudo-random values, made before counting.
+fn seq_data<const D: usize>(steps: usize, rows: usize, seed: u64) -> gradnet::seq::Seq<f32, D> {
+    gradnet::seq::Seq::from_time_major(data::<D>(steps * rows, seed).into_vec(), steps)
+        .expect("finite data")
+}
+
+/// Recurrent training steps (backpropagation through time) allocate nothing after
+/// the first, for a shorter sequence after a longer one, and with an initial state
+/// carried from chunk to chunk (truncated BPTT); nor does `forward_into`.
+fn recurrent_training() -> Check {
+    let long = seq_data::<3>(10, 4, 11);
+    let short = seq_data::<3>(6, 4, 12);
+    let t = labels(4, 3);
+    let mut net = Recurrent::<f32>::new(&mut seeded(4));
+    let mut opt = SgdConfig::new(1e-2)
+        .momentum(0.9)
+        .build::<f32>()
+        .map_err(|e| e.to_string())?;
+    let (mut ws, mut grads) = (RecurrentWorkspace::new(), net.zero_grads());
+    let mut step = |net: &mut Recurrent<f32>, ws: &mut RecurrentWorkspace<f32>, x| {
+        net.train_step(x, &t, &mut opt, ws, &mut grads)
+            .expect("a valid step");
+        net.carry_state(ws);
+    };
+    // The first step starts from zeros, the second from a carried state (whose
+    // gradient buffers grow then).
+    step(&mut net, &mut ws, &long);
+    step(&mut net, &mut ws, &long);
+    let (n, _) = counted(|| (0..10).for_each(|_| step(&mut net, &mut ws, &long)));
+    expect("10 steps of 10 time steps, state carried", n, 0)?;
+    let (n, _) = counted(|| (0..10).for_each(|_| step(&mut net, &mut ws, &short)));
+    expect("10 steps of 6 time steps after 10", n, 0)?;
+    let mut out = Batch::new();
+    net.forward_into(&long, &mut ws, &mut out).unwrap();
+    let (n, _) = counted(|| {
+        net.forward_into(&long, &mut ws, &mut out).unwrap();
+        net.forward_into(&short, &mut ws, &mut out).unwrap();
+    });
+    expect("forward_into of sequences", n, 0)
+}
+
 /// matrixmultiply's sgemm allocates exactly once per call (its packing buffer): the
 /// count the larger network's figures are made of.
 fn gemm_allocates_once_per_call() -> Check {
@@ -374,7 +433,7 @@ fn call_counts_by_hand() -> Check {
 }
 
 fn main() {
-    let checks: [NamedCheck; 6] = [
+    let checks: [NamedCheck; 7] = [
         ("call_counts_by_hand", call_counts_by_hand),
         ("gemm_allocates_once_per_call", gemm_allocates_once_per_call),
         ("small_mlp_training", small_mlp_training),
@@ -383,6 +442,7 @@ fn main() {
             small_mlp_inference_and_input_grad,
         ),
         ("norms_dropout_residual", norms_dropout_residual),
+        ("recurrent_training", recurrent_training),
         (
             "large_mlp_allocates_only_in_gemm",
             large_mlp_allocates_only_in_gemm,

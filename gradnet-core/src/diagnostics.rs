@@ -43,6 +43,7 @@ use crate::clip::{hypot, l2_norm};
 use crate::error::{Error, Result};
 use crate::params::{Gradients, Parameters};
 use crate::real::Real;
+use crate::seq::Seq;
 
 pub use crate::anomaly::{check_finite, check_finite_grads, check_finite_layer_grads, Pass};
 
@@ -117,12 +118,21 @@ pub struct Flags {
     pub growing: bool,
     /// Some gradient holds a NaN or infinity.
     pub non_finite: bool,
+    /// The input gradient's norm at the first time step is below `vanishing_ratio`
+    /// times its norm at the last (set only when the input gradient of a sequence
+    /// was given, [`GradientReport::set_input_steps`]): the vanishing gradient over
+    /// time.
+    pub vanishing_over_time: bool,
 }
 
 impl Flags {
     /// Whether any flag is set.
     pub fn any(&self) -> bool {
-        self.vanishing || self.exploding || self.growing || self.non_finite
+        self.vanishing
+            || self.exploding
+            || self.growing
+            || self.non_finite
+            || self.vanishing_over_time
     }
 }
 
@@ -162,6 +172,8 @@ pub struct GradientReport<T> {
     growth_streak: usize,
     flags: Flags,
     thresholds: Thresholds,
+    /// The input gradient's L2 norm at each time step, if given.
+    input_steps: Vec<f64>,
 }
 
 impl<T: Real> Default for GradientReport<T> {
@@ -182,6 +194,7 @@ impl<T: Real> GradientReport<T> {
             growth_streak: 0,
             flags: Flags::default(),
             thresholds: Thresholds::default(),
+            input_steps: Vec::new(),
         }
     }
 
@@ -314,6 +327,7 @@ impl<T: Real> GradientReport<T> {
         self.total_grad_norm = T::of(grad_total);
         self.total_param_norm = T::of(param_total);
         self.pre_clip_norm = None;
+        self.input_steps.clear();
         self.growth_streak = 0;
         self.flags = Flags {
             non_finite,
@@ -332,6 +346,32 @@ impl<T: Real> GradientReport<T> {
         self.evaluate();
     }
 
+    /// Records the gradient of the loss with respect to a sequence input (a
+    /// network's `grads.input` after `loss_and_grad` with `with_input_grad`), as its
+    /// L2 norm at each time step: how much each step's input matters to the loss.
+    /// Norms that fall towards the first step are the vanishing gradient over time,
+    /// which [`Flags::vanishing_over_time`] flags (first step below
+    /// `vanishing_ratio` times the last). Reuses the report's storage.
+    pub fn set_input_steps<const D: usize>(&mut self, input_grad: &Seq<T, D>) {
+        input_grad.step_norms(&mut self.input_steps);
+        self.evaluate();
+    }
+
+    /// The input gradient's norm at each time step, if
+    /// [`GradientReport::set_input_steps`] was called since the last collect.
+    pub fn input_step_norms(&self) -> &[f64] {
+        &self.input_steps
+    }
+
+    /// The input gradient's norm at the first step over that at the last; `None`
+    /// without a sequence input gradient (or with one step).
+    pub fn first_last_step_ratio(&self) -> Option<f64> {
+        match self.input_steps[..] {
+            [first, .., last] => Some(first / last),
+            _ => None,
+        }
+    }
+
     /// Sets the vanishing and exploding (and growing) flags from the numbers.
     fn evaluate(&mut self) {
         let t = self.thresholds;
@@ -343,6 +383,10 @@ impl<T: Real> GradientReport<T> {
             None => false,
         };
         self.flags.exploding = self.judged_norm().as_f64() > t.exploding_norm;
+        self.flags.vanishing_over_time = match self.input_steps[..] {
+            [first, .., last] => first < t.vanishing_ratio * last,
+            _ => false,
+        };
         self.flags.growing = self.growth_streak >= t.growth_steps;
     }
 
@@ -532,6 +576,17 @@ impl<T: Real> fmt::Display for GradientReport<T> {
         if let Some(p) = self.pre_clip_norm {
             write!(f, "; grad norm before clipping {}", Sci(p.as_f64()))?;
         }
+        if let (Some(r), [first, .., last]) = (self.first_last_step_ratio(), &self.input_steps[..])
+        {
+            write!(
+                f,
+                "; input grad norm over {} steps: first {}, last {} (ratio {})",
+                self.input_steps.len(),
+                Sci(*first),
+                Sci(*last),
+                Sci(r)
+            )?;
+        }
         let (fl, t) = (self.flags, &self.thresholds);
         if !fl.any() {
             return write!(f, "; flags: none");
@@ -558,6 +613,14 @@ impl<T: Real> fmt::Display for GradientReport<T> {
         }
         if fl.non_finite {
             write!(f, "{sep}non-finite (a gradient holds NaN or infinity)")?;
+            sep = "; ";
+        }
+        if fl.vanishing_over_time {
+            let limit = t.vanishing_ratio;
+            write!(
+                f,
+                "{sep}vanishing over time (input grad norm at the first step / the last < {limit:e})"
+            )?;
         }
         Ok(())
     }

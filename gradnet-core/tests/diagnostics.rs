@@ -605,3 +605,42 @@ fn display_is_an_aligned_table() {
     assert!(text.ends_with("4 parameters, 9 values; flags: none"));
     assert!(text.lines().nth(1).unwrap().ends_with(" -"));
 }
+
+/// The input gradient of a sequence, per time step: norms worked out by hand, the
+/// vanishing-over-time flag at its boundary, and the report's text.
+#[test]
+fn input_step_norms_and_the_vanishing_over_time_flag() {
+    use gradnet_core::seq::Seq;
+    let (model, grads) = mlp();
+    // 3 steps of 1 row, width 2: norms 5e-4 (3e-4, 4e-4), 0 then 0.5 (0.3, 0.4).
+    let dx = Seq::<f64, 2>::from_time_major(vec![3e-4, 4e-4, 0.0, 0.0, 0.3, 0.4], 3).unwrap();
+    let mut r = GradientReport::<f64>::new();
+    r.collect_into(&model, &grads, None).unwrap();
+    assert!(r.input_step_norms().is_empty() && r.first_last_step_ratio().is_none());
+    r.set_input_steps(&dx);
+    let n = r.input_step_norms();
+    assert!(close(n[0], 5e-4) && n[1] == 0.0 && close(n[2], 0.5));
+    assert!(close(r.first_last_step_ratio().unwrap(), 1e-3));
+    // first / last = 1e-3 exactly in real numbers; with the default ratio 1e-3 the
+    // flag needs first < 1e-3 * last: judged on the rounded norms, so test clear cases.
+    let mut r = with(Thresholds {
+        vanishing_ratio: 2e-3,
+        ..Thresholds::default()
+    });
+    r.collect_into(&model, &grads, None).unwrap();
+    r.set_input_steps(&dx);
+    assert!(r.flags().vanishing_over_time && r.flags().any());
+    let text = r.to_string();
+    assert!(text.contains("input grad norm over 3 steps"), "{text}");
+    assert!(text.contains("vanishing over time"), "{text}");
+    let mut r = with(Thresholds {
+        vanishing_ratio: 5e-4,
+        ..Thresholds::default()
+    });
+    r.collect_into(&model, &grads, None).unwrap();
+    r.set_input_steps(&dx);
+    assert!(!r.flags().vanishing_over_time);
+    // A new collect forgets the steps.
+    r.collect_into(&model, &grads, None).unwrap();
+    assert!(r.input_step_norms().is_empty() && !r.flags().vanishing_over_time);
+}
