@@ -225,7 +225,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let failed: Vec<&str> = outcomes
         .iter()
-        .filter(|o| o.cell != "rnn" && !(o.test_mse < 0.01))
+        .filter(|o| o.cell != "rnn" && (o.test_mse.is_nan() || o.test_mse >= 0.01))
         .map(|o| o.cell)
         .collect();
     if !failed.is_empty() {
