@@ -34,8 +34,10 @@
 //! # Ok::<(), gradnet::Error>(())
 //! ```
 //!
-//! The language is documented on [`network!`]; the runtime's pieces (layers, losses,
-//! initializers, optimizers, clipping, diagnostics) in their modules below.
+//! The language is documented on [`network!`], sequences and recurrent layers
+//! (`input: seq(N)`, `rnn`, `lstm`, `gru`) included; the runtime's pieces (layers,
+//! losses, initializers, optimizers, clipping, diagnostics, [`seq`] and [`rnn`]) in
+//! their modules below.
 
 pub use gradnet_core::*;
 pub use gradnet_macros::network;

@@ -101,7 +101,14 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
         fields: HashMap::new(),
         asserts: Vec::new(),
         value_asserts,
-        flow: if input_seq { Flow::Seq } else { Flow::Batch },
+        // An input that is missing or did not check is taken for a sequence, which
+        // every layer accepts: no follow-on errors.
+        flow: if input_seq || input.is_none() {
+            Flow::Seq
+        } else {
+            Flow::Batch
+        },
+        input: start.clone(),
     };
     let mut flat = Vec::new();
     walker.unroll(&layer_items, &mut flat);
@@ -162,6 +169,8 @@ pub(crate) struct Walker<'a> {
     pub(crate) value_asserts: Vec<ValueAssert>,
     /// What the layer being checked is given.
     pub(crate) flow: Flow,
+    /// The width of the input, for the messages.
+    pub(crate) input: Width,
 }
 
 /// What flows between layers: a batch, a sequence, or the last state of a recurrent

@@ -48,6 +48,59 @@ fn options(cell: Cell) -> &'static [&'static str] {
     }
 }
 
+/// The word of a cell, for the messages.
+fn cell_word(cell: Cell) -> &'static str {
+    match cell {
+        Cell::Rnn { .. } => "rnn",
+        Cell::Lstm => "lstm",
+        Cell::Gru => "gru",
+    }
+}
+
+/// The message for a flag or option of another cell, given to `cell`.
+fn elsewhere(cell: Cell, name: &str) -> Option<String> {
+    let word = cell_word(cell);
+    match (cell, name) {
+        (Cell::Rnn { .. } | Cell::Gru, "forget_bias_one") => Some(format!(
+            "`{word}` has no `forget_bias_one`: only `lstm` has a forget gate"
+        )),
+        (Cell::Lstm | Cell::Gru, "tanh" | "relu" | "nonlinearity") => Some(format!(
+            "`{word}` takes no nonlinearity: only `rnn` does (`rnn(64, relu)`)"
+        )),
+        _ => None,
+    }
+}
+
+/// The flag (or, for `rnn`, the nonlinearity) a lowercase `word` is a misspelling
+/// of, if it is close to one. An uppercase word is taken for a named const.
+fn misspelled_flag(cell: Cell, word: &str) -> Option<&'static str> {
+    if !word.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return None;
+    }
+    let rnn: &[&'static str] = match cell {
+        Cell::Rnn { .. } => &["tanh", "relu"],
+        _ => &[],
+    };
+    did_you_mean(word, flags(cell).iter().chain(rnn).copied())
+}
+
+/// An integer literal or a path that is not a lowercase word: what a second width
+/// looks like.
+fn looks_like_width(e: &Expr) -> bool {
+    match e {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(_),
+            ..
+        }) => true,
+        Expr::Path(p) => p.path.segments.last().is_some_and(|s| {
+            !s.ident
+                .to_string()
+                .starts_with(|c: char| c.is_ascii_lowercase())
+        }),
+        _ => false,
+    }
+}
+
 /// A bare one-segment identifier, as a string.
 fn bare_word(e: &Expr) -> Option<String> {
     match e {
@@ -66,7 +119,10 @@ impl Walker<'_> {
             Flow::Batch => {
                 self.cx.error(
                     span,
-                    format!("`{word}` reads a sequence, but it is given a batch: declare the input as `input: seq(N)`"),
+                    format!(
+                        "`{word}` reads a sequence, but it is given a batch: make the input a sequence, `input: seq({})`",
+                        self.input.describe()
+                    ),
                 );
                 return None;
             }
@@ -90,6 +146,8 @@ impl Walker<'_> {
         let mut hidden: Option<Width> = None;
         let mut ok = true;
         let mut seen: Vec<String> = Vec::new();
+        // The width came as `IN -> H`.
+        let mut arrow = false;
         let args: Vec<&Arg> = item.args.iter().flatten().collect();
         for arg in args {
             let (name, value): (String, Option<&Expr>) = match arg {
@@ -105,6 +163,8 @@ impl Walker<'_> {
                     }
                     hidden = expect_width(self.cx, to);
                     ok &= hidden.is_some();
+                    arrow = true;
+                    seen.push("hidden_size".into());
                     continue;
                 }
                 Arg::Positional(e) => match bare_word(e) {
@@ -112,16 +172,40 @@ impl Walker<'_> {
                     Some(w) if matches!(cell, Cell::Rnn { .. }) && (w == "tanh" || w == "relu") => {
                         ("nonlinearity".into(), Some(e))
                     }
-                    _ if hidden.is_none() => ("hidden_size".into(), Some(e)),
-                    _ => {
-                        let mut allowed = flags(cell).join(", ");
-                        if matches!(cell, Cell::Rnn { .. }) {
-                            allowed.push_str(", tanh, relu");
-                        }
+                    Some(w) if elsewhere(cell, &w).is_some() => {
+                        let msg = elsewhere(cell, &w).unwrap_or_default();
+                        self.cx.error(e.span(), msg);
+                        ok = false;
+                        continue;
+                    }
+                    // A lowercase word next to a flag is a misspelled flag, not a const.
+                    Some(w) if misspelled_flag(cell, &w).is_some() => {
+                        let p = misspelled_flag(cell, &w).unwrap_or_default();
                         self.cx.error(
                             e.span(),
-                            format!("unexpected argument to `{word}` after its width; expected one of: {allowed}, or a named option"),
+                            format!("unknown flag `{w}` for `{word}`; did you mean `{p}`?"),
                         );
+                        ok = false;
+                        continue;
+                    }
+                    _ if hidden.is_none() => ("hidden_size".into(), Some(e)),
+                    _ => {
+                        let msg = match (&hidden, looks_like_width(e)) {
+                            (Some(h), true) if !arrow => format!(
+                                "`{word}` takes one width, its hidden size; to state the width coming in too, write `{word}({} -> {})`",
+                                h.describe(),
+                                quote::quote!(#e)
+                            ),
+                            (_, true) => format!("`{word}` takes one width"),
+                            _ => {
+                                let mut allowed = flags(cell).join(", ");
+                                if matches!(cell, Cell::Rnn { .. }) {
+                                    allowed.push_str(", tanh, relu");
+                                }
+                                format!("unexpected argument to `{word}` after its width; expected one of: {allowed}, or a named option")
+                            }
+                        };
+                        self.cx.error(e.span(), msg);
                         ok = false;
                         continue;
                     }
@@ -139,12 +223,17 @@ impl Walker<'_> {
                 continue;
             }
             if !options(cell).contains(&name.as_str()) {
-                let msg = match did_you_mean(&name, options(cell).iter().copied()) {
-                    Some(p) => format!("unknown option `{name}` for `{word}`; did you mean `{p}`?"),
-                    None => format!(
-                        "unknown option `{name}` for `{word}`; expected one of: {}",
-                        options(cell).join(", ")
-                    ),
+                let msg = match elsewhere(cell, &name) {
+                    Some(msg) => msg,
+                    None => match did_you_mean(&name, options(cell).iter().copied()) {
+                        Some(p) => {
+                            format!("unknown option `{name}` for `{word}`; did you mean `{p}`?")
+                        }
+                        None => format!(
+                            "unknown option `{name}` for `{word}`; expected one of: {}",
+                            options(cell).join(", ")
+                        ),
+                    },
                 };
                 self.cx.error(at, msg);
                 ok = false;

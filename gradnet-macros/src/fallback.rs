@@ -12,13 +12,17 @@
 //! bare `compile_error!` would not have shown.
 //!
 //! `INPUT` and `OUTPUT` are the spec's widths where it says them plainly (an integer
-//! or a named const: `input:`, and the last dense layer's output, `repeat` blocks
-//! included, residual blocks keeping the width), and 0 where it does not; the
-//! output types (`forward`'s batch, `train_output`) are batches of `OUTPUT`
-//! columns, so that code using them checks. The arguments are generic (any type
-//! goes) except those of types the stub knows (the RNG, workspace, gradients, the
-//! optimizer's bound, and `forward_into`'s `out` when `OUTPUT` is known).
+//! or a named const: `input:` or `input: seq(..)`, and the last dense or recurrent
+//! layer's output, `repeat` blocks included, residual blocks keeping the width), and
+//! 0 where it does not; the input and output types (the input gradient, `forward`'s
+//! result, `train_output`) are batches of those widths, or sequences after
+//! `input: seq(..)` and a last recurrent layer with `sequence`, so that code using
+//! them checks. The arguments are generic (any type goes) except those of types the
+//! stub knows (the RNG, workspace, gradients, the optimizer's bound, and
+//! `forward_into`'s `out` when `OUTPUT` is known). A spec with a recurrent word gets
+//! the state API too (`NameState`, `set_initial_state`, `final_state`, ...).
 
+use crate::args::call_parts;
 use crate::expand::rt;
 use crate::parse::{Arg, Header, Item};
 use proc_macro2::{Literal, TokenStream};
@@ -32,17 +36,38 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
     let Header { attrs, vis, name } = header;
     let grads = format_ident!("{}Grads", name);
     let ws = format_ident!("{}Workspace", name);
-    let input = items.iter().find_map(|item| match item {
-        Item::Input { width, .. } => plain_width(width),
-        _ => None,
-    });
-    let output = output_width(items, input.clone());
-    let in_batch = quote!(#p::Batch<T, { <#name>::INPUT }>);
-    let out_batch = quote!(#p::Batch<T, { <#name>::OUTPUT }>);
+    let (input, input_seq) = items
+        .iter()
+        .find_map(|item| match item {
+            Item::Input { width, .. } => Some(match call_parts(width) {
+                Some((f, args)) if f == "seq" => (args.first().and_then(|w| plain_width(w)), true),
+                _ => (plain_width(width), false),
+            }),
+            _ => None,
+        })
+        .unwrap_or((None, false));
+    let Flow {
+        width: output,
+        seq: output_seq,
+    } = output_flow(
+        items,
+        Flow {
+            width: input.clone(),
+            seq: input_seq,
+        },
+    );
+    let value = |w: &str, seq: bool| {
+        let w = format_ident!("{}", w);
+        match seq {
+            true => quote!(#p::Seq<T, { <#name>::#w }>),
+            false => quote!(#p::Batch<T, { <#name>::#w }>),
+        }
+    };
+    let (in_value, out_value) = (value("INPUT", input_seq), value("OUTPUT", output_seq));
     // `forward_into`'s `out` is the one argument often made without a type
     // (`Batch::new()`): typed whenever the output width is known.
     let (out_generic, out_arg) = match output {
-        Some(_) => (quote!(), quote!(&mut #out_batch)),
+        Some(_) => (quote!(), quote!(&mut #out_value)),
         None => (quote!(, Out), quote!(Out)),
     };
     let (input, output) = (
@@ -53,17 +78,52 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
         Item::Loss { value, .. } => value.to_token_stream().to_string() == "cross_entropy",
         _ => false,
     });
-    let target = match cross_entropy {
-        true => quote!([usize]),
-        false => out_batch.clone(),
+    let target = match (cross_entropy, output_seq) {
+        (true, false) => quote!([usize]),
+        (true, true) => quote!(#p::SeqClasses),
+        (false, _) => out_value.clone(),
     };
     let result = |ty: TokenStream| quote!(::core::result::Result<#ty, #p::Error>);
     let (unit, loss) = (result(quote!(())), result(quote!(T)));
-    let output_result = result(out_batch.clone());
+    let output_result = result(out_value.clone());
+    let state = format_ident!("{}State", name);
+    let recurrent = has_recurrent(items);
+    let state_ty = match recurrent {
+        true => quote!(#state<T>),
+        false => quote!(()),
+    };
     // Nothing here is used, documented, or run.
     let allow =
         quote!(#[allow(unused, missing_docs, unreachable_pub, clippy::all, clippy::pedantic)]);
     let never = quote!(::core::unreachable!());
+    let state_api = match recurrent {
+        false => quote!(),
+        true => quote! {
+            #[derive(Clone, Debug, PartialEq)]
+            #allow
+            pub struct #state<T = f32> {
+                __scalar: ::core::marker::PhantomData<T>,
+            }
+
+            #allow
+            impl<T> ::core::default::Default for #state<T> {
+                fn default() -> Self { #never }
+            }
+
+            #allow
+            impl<T: #p::Real> #name<T> {
+                pub fn final_state_into(&self, _: &#ws<T>, _: &mut #state<T>) { #never }
+                pub fn final_state(&self, _: &#ws<T>) -> #state<T> { #never }
+                pub fn carry_state(&self, _: &mut #ws<T>) { #never }
+            }
+
+            #allow
+            impl<T: #p::Real> #ws<T> {
+                pub fn set_initial_state(&mut self, _: ::core::option::Option<#state<T>>) { #never }
+                pub fn initial_state(&self) -> ::core::option::Option<&#state<T>> { #never }
+            }
+        },
+    };
 
     quote! {
         #(#attrs)*
@@ -76,7 +136,7 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
         #[derive(Clone, Debug)]
         #allow
         #vis struct #grads<T = f32> {
-            pub input: ::core::option::Option<#in_batch>,
+            pub input: ::core::option::Option<#in_value>,
         }
 
         #[derive(Clone, Debug)]
@@ -116,7 +176,7 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             pub fn set_detect_anomaly(&mut self, _: bool) { #never }
             pub fn detect_anomaly(&self) -> bool { #never }
             pub fn pre_clip_norm(&self) -> ::core::option::Option<T> { #never }
-            pub fn train_output(&self) -> &#out_batch { #never }
+            pub fn train_output(&self) -> &#out_value { #never }
         }
 
         #allow
@@ -142,10 +202,11 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
         impl<T: #p::Real> #p::Network<T> for #name<T> {
             const INPUT: usize = <#name>::INPUT;
             const OUTPUT: usize = <#name>::OUTPUT;
-            type Input = #in_batch;
-            type Output = #out_batch;
+            type Input = #in_value;
+            type Output = #out_value;
             type Target = #target;
             type Workspace = #ws<T>;
+            type State = #state_ty;
             fn new(_: &mut #p::SeededRng) -> Self { #never }
             fn forward_into(&self, _: &Self::Input, _: &mut Self::Workspace, _: &mut Self::Output) -> #unit { #never }
             fn loss_and_grad(&mut self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
@@ -153,31 +214,99 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             fn loss(&self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace) -> #loss { #never }
             fn train_step<O: #p::optim::Optimizer<T>>(&mut self, _: &Self::Input, _: &Self::Target, _: &mut O, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
             fn train_output(_: &Self::Workspace) -> &Self::Output { #never }
+            fn set_initial_state(_: &mut Self::Workspace, _: ::core::option::Option<Self::State>) { #never }
+            fn final_state_into(&self, _: &Self::Workspace, _: &mut Self::State) { #never }
             fn summary(&self) -> #p::summary::Summary { #never }
         }
+
+        #state_api
     }
 }
 
-/// The width after `items`, given the width before: the last dense layer's output,
-/// `repeat` blocks walked, every other word taken to keep the width.
-fn output_width(items: &[Item], mut width: Option<TokenStream>) -> Option<TokenStream> {
+/// What flows between the layers as the stub reads it: a width, if plain, and
+/// whether it is a sequence.
+struct Flow {
+    width: Option<TokenStream>,
+    seq: bool,
+}
+
+/// What comes out of `items`, given what goes in: the last dense layer's output or
+/// the last recurrent layer's (its hidden width, twice that when bidirectional; a
+/// sequence with `sequence`), `repeat` blocks walked, every other word taken to keep
+/// what it is given.
+fn output_flow(items: &[Item], mut flow: Flow) -> Flow {
     for item in items {
         let Item::Layer(layer) = item else { continue };
+        let args = || layer.args.iter().flatten();
         if layer.word == "dense" {
-            let out = layer.args.iter().flatten().find_map(|arg| match arg {
+            let out = args().find_map(|arg| match arg {
                 Arg::Arrow { to, .. } => Some(to),
                 Arg::Named { name, value } if name == "out" => Some(value),
                 Arg::Positional(e) => Some(e),
                 Arg::Named { .. } => None,
             });
-            width = out.and_then(plain_width);
+            flow.width = out.and_then(plain_width);
+        } else if RECURRENT.contains(&layer.word.to_string().as_str()) {
+            let hidden = args().find_map(|arg| match arg {
+                Arg::Arrow { to, .. } => Some(to),
+                Arg::Named { name, value } if name == "hidden_size" => Some(value),
+                Arg::Positional(e) if !bare(e).is_some_and(|w| FLAGS.contains(&w.as_str())) => {
+                    Some(e)
+                }
+                _ => None,
+            });
+            let flag = |flag: &str| {
+                args().any(|arg| match arg {
+                    Arg::Positional(e) => bare(e).is_some_and(|w| w == flag),
+                    Arg::Named { name, value } => {
+                        name == flag && value.to_token_stream().to_string() == "true"
+                    }
+                    Arg::Arrow { .. } => false,
+                })
+            };
+            flow.width = hidden.and_then(plain_width);
+            if flag("bidirectional") {
+                flow.width = flow.width.map(|w| quote!((2 * #w)));
+            }
+            flow.seq = flow.seq && flag("sequence");
         } else if layer.word == "repeat" {
             if let Some(block) = &layer.block {
-                width = output_width(block, width);
+                flow = output_flow(block, flow);
             }
         }
     }
-    width
+    flow
+}
+
+/// The recurrent words.
+const RECURRENT: [&str; 3] = ["rnn", "lstm", "gru"];
+
+/// The words a recurrent layer takes bare, which are not its width.
+const FLAGS: [&str; 5] = [
+    "bidirectional",
+    "sequence",
+    "forget_bias_one",
+    "tanh",
+    "relu",
+];
+
+/// A bare one-segment identifier, as a string.
+fn bare(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Path(p) if p.qself.is_none() => p.path.get_ident().map(|i| i.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a recurrent word is among `items`, blocks included.
+fn has_recurrent(items: &[Item]) -> bool {
+    items.iter().any(|item| match item {
+        Item::Layer(l) => {
+            RECURRENT.contains(&l.word.to_string().as_str())
+                || l.block.as_deref().is_some_and(has_recurrent)
+        }
+        _ => false,
+    })
 }
 
 /// A width as `check` would take it without complaint: an integer of at least 1

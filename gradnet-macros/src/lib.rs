@@ -43,6 +43,7 @@ use proc_macro::TokenStream;
 ///     }
 /// }
 /// Item  := input: Width                 the number of input features (required)
+///        | input: seq(Width)            a sequence of steps of Width features each
 ///        | loss: Loss                   mse | cross_entropy | bce_with_logits (required)
 ///        | clip: norm(x) | value(x)     gradient clipping in train_step (optional)
 ///        | (name:)? Layer               a layer, optionally named
@@ -54,9 +55,21 @@ use proc_macro::TokenStream;
 ///        | batch_norm(momentum = 0.1, eps = 1e-5, affine = true)
 ///        | layer_norm(eps = 1e-5, elementwise_affine = true)
 ///        | dropout(p = 0.5)
+///        | rnn(Width, Rec, ...) | lstm(Width, Rec, ...) | gru(Width, Rec, ...)
+///                                       the hidden width H, or `Width -> Width` (the
+///                                       width coming in, then H): nn.RNN/LSTM/GRU
 ///        | residual { Item, ... }       output = input + the block's output
 ///        | repeat(n) { Item, ... }      the items written out n times, each copy with its own
 ///                                       parameters, numbered on (nn.Sequential(*[...] * n))
+/// Rec   := bias = bool                  default true
+///        | init = uniform | orthogonal  the recurrent weights: PyTorch's uniform
+///                                       (default), or each gate's block orthogonal
+///        | bidirectional                both directions, outputs concatenated (2H)
+///        | sequence                     return every step, not the last state
+///        | tanh | relu                  rnn only, also `nonlinearity = tanh | relu`
+///        | forget_bias_one              lstm only: the forget gate's bias starts at 1
+///                                       (needs the bias)
+///                                       (the flags bare, or as `flag = bool`)
 /// Width := an integer literal | a named const
 /// Init  := he_normal | he_uniform | kaiming_normal | kaiming_uniform   (optionally (fan_out))
 ///        | glorot_normal | glorot_uniform | xavier_normal | xavier_uniform   (optionally (gain))
@@ -64,8 +77,28 @@ use proc_macro::TokenStream;
 ///        | uniform(a, b) | zeros | ones | constant(c)
 /// ```
 ///
-/// Arguments are positional in the order shown or named (`dense(10, bias = false)`).
-/// Numbers may be literals or named consts.
+/// Arguments are positional in the order shown or named (`dense(10, bias = false)`,
+/// `lstm(hidden_size = 64)`). Numbers may be literals or named consts.
+///
+/// # Sequences and recurrent layers
+///
+/// With `input: seq(N)` the network reads a `gradnet::seq::Seq<T, N>` (steps x rows,
+/// each step N features). A recurrent layer reads a sequence: the input, or the
+/// sequence of a recurrent layer before it that has `sequence` (stacking), with any
+/// per-step layers in between. By default it returns its final hidden state,
+/// PyTorch's `h_n` (a `Batch` of H, or 2H when bidirectional), and what follows acts
+/// on that batch as usual: another recurrent layer cannot follow it. With `sequence`
+/// it returns every step's hidden state (a `Seq` of H or 2H), and `dense`, the
+/// activations, `prelu`, `dropout`, `layer_norm`, `batch_norm` and `residual` blocks
+/// after it act on every step (`batch_norm`'s statistics are over every step and
+/// row); a residual block must return what it was given, a sequence or a batch.
+/// Before the first recurrent layer, layers on a `seq` input act per step the same way.
+///
+/// The loss's target follows the output: a network that ends on a sequence takes a
+/// `Seq<T, OUTPUT>` target for `mse` and `bce_with_logits`, and a
+/// `gradnet::SeqClasses` (a class per step and row) for `cross_entropy`, with the mean
+/// over every step and row; one that ends on a last state takes a `Batch` or `&[usize]`
+/// as any other. `INPUT` and `OUTPUT` are the per-step widths.
 ///
 /// # Initialization
 ///
@@ -73,8 +106,11 @@ use proc_macro::TokenStream;
 /// that are not activations: He normal (fan_in) for relu, leaky_relu and prelu (their
 /// slope in the gain, as `calculate_gain("leaky_relu", slope)`), elu, gelu, gelu_tanh
 /// and silu; LeCun normal for selu; Glorot uniform for tanh, sigmoid, softplus,
-/// hard_tanh and when no activation follows. `he_*` written without a nonlinearity
-/// takes its gain the same way. Biases start at zero.
+/// hard_tanh and when no activation follows. The search stops at a recurrent layer
+/// (its gates are sigmoids and tanh): a dense layer before one gets Glorot uniform.
+/// `he_*` written without a nonlinearity takes its gain the same way. Biases start at
+/// zero. A recurrent layer starts as PyTorch's, every parameter `U(-1/sqrt(H),
+/// 1/sqrt(H))`, unless its `init` or `forget_bias_one` says otherwise.
 ///
 /// # Names
 ///
@@ -82,7 +118,9 @@ use proc_macro::TokenStream;
 /// position, activations included. An unnamed dense layer at position 2 is the field
 /// `l2` with parameters `2.weight` and `2.bias`; a named one (`hidden: dense(8)`) is
 /// the field `hidden` with `hidden.weight`. Inside a residual block at position 3,
-/// the first entry is `l3_0` with `3.0.weight`.
+/// the first entry is `l3_0` with `3.0.weight`. A recurrent layer at position 0 has
+/// PyTorch's names below its own: `0.weight_ih_l0`, `0.weight_hh_l0`, `0.bias_ih_l0`,
+/// `0.bias_hh_l0`, and the same with `_reverse` for the backward direction.
 ///
 /// # What it generates
 ///
@@ -90,6 +128,17 @@ use proc_macro::TokenStream;
 /// and `Net::OUTPUT`; `NetGrads<T>` and `NetWorkspace<T>`; `Net::new(&mut rng)`,
 /// `forward`, `forward_into` (evaluation mode), `loss_and_grad` and `train_step`
 /// (training mode); `Parameters` and `Gradients` implementations.
+///
+/// With recurrent layers, also `NetState<T>`, a public field per recurrent layer
+/// (named as the layer's field) holding its `gradnet::State` (`h`, and `c` for LSTM;
+/// a pair, forward then backward, when bidirectional); `ws.set_initial_state(Some(s))`
+/// (zeros when `None`, PyTorch's `h_0`/`c_0`) and `ws.initial_state()` on the
+/// workspace; `net.final_state_into(&ws, &mut s)` and `net.final_state(&ws)`, the
+/// state after the last step of the last pass (`h_n`/`c_n`); and
+/// `net.carry_state(&mut ws)`, which makes that the next pass's initial state
+/// (truncated backpropagation through time: the gradient stops there). Through the
+/// `Network` trait: `type State` (`()` without recurrent layers), `set_initial_state`
+/// and `final_state_into`.
 ///
 /// A spec with a mistake expands to its errors and, once its name has been read, a
 /// stub of these items with bodies that never run (no layer fields; `INPUT` and
@@ -133,6 +182,37 @@ use proc_macro::TokenStream;
 /// assert!(loss > 0.0);
 /// assert_eq!(Tour::INPUT, 4);
 /// assert_eq!(net.forward(&x)?.rows(), 2);
+/// # Ok::<(), gradnet::Error>(())
+/// ```
+///
+/// Over sequences: a bidirectional LSTM returning every step, a dense layer per
+/// step, a GRU's last state, a class per sequence; then a long stream in chunks.
+///
+/// ```
+/// use gradnet::prelude::*;
+/// use gradnet::seq::Seq;
+///
+/// gradnet::network! {
+///     struct Tagger {
+///         input: seq(3),
+///         lstm(8, bidirectional, sequence, forget_bias_one),
+///         dense(16 -> 4),
+///         tanh,
+///         gru(6, init = orthogonal),
+///         dense(2),
+///         loss: cross_entropy,
+///     }
+/// }
+///
+/// let mut net = Tagger::<f64>::new(&mut seeded(0));
+/// // 5 steps of 2 sequences, batch-first: [row][step][feature].
+/// let x = Seq::<f64, 3>::from_batch_first(&[0.1; 2 * 5 * 3], 5)?;
+/// let (mut ws, mut grads) = (TaggerWorkspace::new(), net.zero_grads());
+/// assert!(net.loss_and_grad(&x, &[1, 0], &mut ws, &mut grads)? > 0.0);
+/// let state: TaggerState<f64> = net.final_state(&ws);
+/// assert_eq!((state.l0.0.h.rows(), state.l3.h.rows()), (2, 2));
+/// net.carry_state(&mut ws); // the next chunk starts where this one ended
+/// assert!(ws.initial_state().is_some());
 /// # Ok::<(), gradnet::Error>(())
 /// ```
 #[proc_macro]
@@ -233,6 +313,77 @@ mod tests {
         let stub = stub.expect("a stub");
         assert!(errors);
         assert!(stub.contains("const INPUT : usize = 0 ;"), "{stub}");
+    }
+
+    #[test]
+    fn a_recurrent_spec_gets_a_stub_with_sequences_and_the_state_api() {
+        let (errors, stub) = stub_of(
+            "struct Net { input: seq(4), lstm(8, sequence, bias = flase), gru(H, bidirectional, sequence), loss: mse }",
+        );
+        let stub = stub.expect("a stub");
+        assert!(errors);
+        assert!(stub.contains("const INPUT : usize = 4 ;"), "{stub}");
+        assert!(stub.contains("const OUTPUT : usize = (2 * H) ;"), "{stub}");
+        assert!(
+            stub.contains("type Input = :: gradnet :: __private :: Seq"),
+            "{stub}"
+        );
+        assert!(
+            stub.contains("type Output = :: gradnet :: __private :: Seq"),
+            "{stub}"
+        );
+        for item in [
+            "struct NetState",
+            "type State = NetState < T >",
+            "fn set_initial_state",
+            "fn initial_state",
+            "fn final_state_into",
+            "fn final_state",
+            "fn carry_state",
+        ] {
+            assert!(stub.contains(item), "no `{item}` in {stub}");
+        }
+        // The last state of a recurrent layer is a batch; no state API without one.
+        let (_, stub) = stub_of("struct Net { input: seq(4), rnn(8, relu), loss: mse, x }");
+        let stub = stub.expect("a stub");
+        assert!(
+            stub.contains("type Output = :: gradnet :: __private :: Batch"),
+            "{stub}"
+        );
+        assert!(stub.contains("const OUTPUT : usize = 8 ;"), "{stub}");
+        let (_, stub) = stub_of("struct Net { input: 4, dense(2), loss: mse, x }");
+        let stub = stub.expect("a stub");
+        assert!(stub.contains("type State = ()"), "{stub}");
+        assert!(!stub.contains("NetState"), "{stub}");
+    }
+
+    /// The errors of `spec`, as their messages.
+    fn errors_of(spec: &str) -> Vec<String> {
+        let (out, _) = generate(spec.parse().unwrap());
+        let out: Vec<proc_macro2::TokenTree> = out.into_iter().collect();
+        out.chunks(8)
+            .filter_map(|c| match c.get(7)? {
+                proc_macro2::TokenTree::Group(g) => syn::parse2::<syn::LitStr>(g.stream()).ok(),
+                _ => None,
+            })
+            .map(|s| s.value())
+            .collect()
+    }
+
+    #[test]
+    fn an_input_that_does_not_check_gives_recurrent_layers_no_follow_on_errors() {
+        for spec in [
+            "struct Net { input: sq(4), lstm(8), loss: mse }",
+            "struct Net { input: seq(0), lstm(8), loss: mse }",
+            "struct Net { lstm(8), loss: mse }",
+        ] {
+            let errors = errors_of(spec);
+            assert_eq!(errors.len(), 1, "{spec}: {errors:?}");
+            assert!(
+                !errors[0].contains("reads a sequence"),
+                "{spec}: {errors:?}"
+            );
+        }
     }
 
     #[test]

@@ -22,12 +22,14 @@ mod kw {
 ///
 /// ```text
 /// Spec  := Attr* Vis `struct` Ident `{` Item,* `}`
-/// Item  := `input` `:` Expr                  (the width: an integer or a named const)
+/// Item  := `input` `:` Expr                  (the width: an integer or a named const,
+///                                             or `seq(width)`)
 ///        | `loss` `:` Expr                   (mse, cross_entropy, bce_with_logits)
 ///        | `clip` `:` Expr                   (norm(x), value(x))
 ///        | (Ident `:`)? Layer                (a named layer; `:` but not `::`)
 /// Layer := Ident (`(` Arg,* `)`)? (`{` Item,* `}`)?
 ///                                            (dense(128), relu, dropout(0.1),
+///                                             lstm(64, sequence),
 ///                                             residual { .. }, repeat(2) { .. })
 /// Arg   := Width `->` Width | Ident `=` Expr | Expr
 /// Width := LitInt | Path

@@ -6,7 +6,9 @@
 //!
 //! The cases, drawn from a tape of random numbers that proptest shrinks (`tape`):
 //! - valid specs (`valid`): every construct of the grammar in `network!`'s
-//!   documentation, widths tracked so that every width rule holds;
+//!   documentation, `input: seq(N)` and the recurrent words included, widths and
+//!   what flows (a batch, a sequence, a last state) tracked so that every width and
+//!   flow rule holds;
 //! - specs built to break one documented rule (`valid`), which must be rejected;
 //! - mutations of both (`mutate`): numbers replaced by 0, negatives, `1e400`, `-0.0`,
 //!   huge integers, strings, bools, paths; words misspelled, unknown or swapped;
@@ -411,6 +413,9 @@ fn edge_specs_are_accepted() {
         "struct Net { input: 4, dropout(-0.0), dense(1_0), loss: mse }",
         "struct Net { input: 4, dense(4, init = uniform(-0.0, 0.0)), relu, dense(2), loss: mse }",
         "pub(in crate::nets) struct r#Net { input: crate::TWO, r#type: dense(0x10), loss: mse }",
+        "struct Net { input: seq(4), dense(4), lstm(8, sequence), gru(8 -> HIDDEN, bidirectional), loss: mse }",
+        "struct Net { input: seq(4), rnn(sequence = true, 8, relu), residual { dense(8) }, dense(1), loss: bce_with_logits }",
+        "struct Net { input: seq(4), h: lstm(hidden_size = 4, forget_bias_one), loss: mse }",
     ] {
         assert_case(spec, Expect::Accept);
     }
@@ -438,4 +443,52 @@ fn a_positional_argument_after_the_named_one_is_rejected() {
         "struct Net { input: 4, dense(out = 8, 16), loss: mse }",
         Expect::Reject("an argument given twice"),
     );
+}
+
+/// Findings of the ui cases for the recurrent words, fixed: a width given both as
+/// `IN -> H` and as `hidden_size` silently took the second; a flag of another cell
+/// written bare (`gru(forget_bias_one)`) was taken for a named const as the width.
+#[test]
+fn recurrent_words_reject_a_second_width_and_other_cells_flags() {
+    for spec in [
+        "struct Net { input: seq(4), lstm(4 -> 16, hidden_size = 32), loss: mse }",
+        "struct Net { input: seq(4), gru(forget_bias_one), loss: mse }",
+        "struct Net { input: seq(4), lstm(relu, 8), loss: mse }",
+        "struct Net { input: seq(4), rnn(seqence, 8), loss: mse }",
+    ] {
+        assert_case(
+            spec,
+            Expect::Reject("a second width, or another cell's flag"),
+        );
+    }
+}
+
+/// The valid specs cover the recurrent words: over 200 tapes, some read a
+/// sequence, and each cell appears, with `sequence` and bidirectional, and each such
+/// spec is accepted.
+#[test]
+fn valid_specs_include_sequences_and_every_recurrent_word() {
+    let mut x = 0x2545_f491_u32;
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..200 {
+        let data: Vec<u32> = (0..200)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 17;
+                x ^= x << 5;
+                x
+            })
+            .collect();
+        let (text, expect) = valid::spec(&mut tape::Tape::new(&data), false);
+        if !text.contains("seq(") {
+            continue;
+        }
+        assert_case(&text, expect);
+        for word in ["seq(", "rnn(", "lstm(", "gru(", "sequence", "bidirectional"] {
+            if text.contains(word) {
+                seen.insert(word);
+            }
+        }
+    }
+    assert_eq!(seen.len(), 6, "{seen:?}");
 }

@@ -2,9 +2,12 @@
 //! grammar in `network!`'s documentation (widths as literals in several notations or
 //! as named consts, positional and named arguments in any order, every initializer,
 //! activation and layer with and without settings, nested `residual` and `repeat`
-//! blocks, layer names, attributes, visibilities, items in any order), tracking the
-//! width at every point so that every width rule holds; and specs built from them to
-//! break exactly one documented rule, which must be rejected.
+//! blocks, layer names, attributes, visibilities, items in any order; `input: seq(N)`
+//! with the recurrent words and their options, stacked with `sequence`, per-step
+//! layers before, between and after them), tracking the width and what flows (a
+//! batch, a sequence, a last state) at every point so that every width and flow rule
+//! holds; and specs built from them to break exactly one documented rule, which must
+//! be rejected.
 
 use super::tape::Tape;
 
@@ -106,11 +109,27 @@ struct Entry {
     constrained: bool,
 }
 
+/// What flows at a point of the top-level sequence of entries.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    /// A batch: the input without `seq`.
+    Batch,
+    /// A sequence: `input: seq(N)`, or a recurrent layer with `sequence`.
+    Seq,
+    /// The last state of a recurrent layer (a batch): no recurrent layer may follow.
+    Last,
+}
+
 struct Gen<'t, 'a> {
     t: &'t mut Tape<'a>,
     names: Vec<String>,
     /// Entries left to write, counting every copy of a repeat.
     budget: usize,
+    /// What flows into the next top-level entry. Recurrent layers are written at the
+    /// top level only, so blocks never change it.
+    flow: Flow,
+    /// Whether the input is `seq(N)`.
+    seq_input: bool,
 }
 
 /// A spec and what the macro must do with it: valid when `violate` is false, else
@@ -120,6 +139,8 @@ pub(crate) fn spec(t: &mut Tape, violate: bool) -> (String, Expect) {
         t,
         names: Vec::new(),
         budget: 12,
+        flow: Flow::Batch,
+        seq_input: false,
     };
     g.spec(violate)
 }
@@ -148,7 +169,15 @@ impl Gen<'_, '_> {
             .t
             .pick(&["Net", "Mlp", "Tour", "r#Net", "Classifier", "N2", "_Net"]);
         let input = self.width(false);
-        let mut input_text = format!("input: {}", input.0);
+        self.seq_input = self.t.chance(30);
+        let mut input_text = match self.seq_input {
+            true => format!("input: seq({})", input.0),
+            false => format!("input: {}", input.0),
+        };
+        self.flow = match self.seq_input {
+            true => Flow::Seq,
+            false => Flow::Batch,
+        };
         let count = 1 + self.t.below(5);
         let mut body = self.seq(input.1, 0, false, count);
         // The loss, and the layer that gives it the width it needs if there is none.
@@ -381,6 +410,11 @@ impl Gen<'_, '_> {
             6,
             if blocks { 8 } else { 0 },
             if blocks { 6 } else { 0 },
+            if depth == 0 && self.flow == Flow::Seq {
+                25
+            } else {
+                0
+            },
         ]);
         let name = self.name_prefix(in_repeat);
         let same = |text: String, constrained: bool| Entry {
@@ -419,7 +453,8 @@ impl Gen<'_, '_> {
                 same(self.call("dropout", p, true), false)
             }
             6 => self.residual(w, depth, in_repeat),
-            _ => self.repeat(w, depth),
+            7 => self.repeat(w, depth),
+            _ => self.recurrent(w),
         };
         if kind != 7 {
             e.text.insert_str(0, &name);
@@ -462,6 +497,88 @@ impl Gen<'_, '_> {
             out,
             fixed: true,
             constrained: false,
+        }
+    }
+
+    /// A recurrent layer over a sequence of width `w`, with any of its options; sets
+    /// what flows next.
+    fn recurrent(&mut self, w: W) -> Entry {
+        let cell = self.t.pick(&["rnn", "lstm", "gru"]);
+        let (h_text, h) = self.width(false);
+        let mut args = Vec::new();
+        // The width first (positional, or `IN -> H`), or named anywhere.
+        let mut named_width = None;
+        let mut h = h;
+        let arrow = match self.t.below(5) {
+            0..=2 => {
+                args.push(h_text.clone());
+                false
+            }
+            3 => {
+                let (from, _) = self.width_text(w.value, true);
+                let (to, seen) = self.width_text(h.value, true);
+                args.push(format!("{from} -> {to}"));
+                h.seen = seen;
+                true
+            }
+            _ => {
+                named_width = Some(format!("hidden_size = {h_text}"));
+                false
+            }
+        };
+        let mut rest: Vec<String> = named_width.into_iter().collect();
+        let flag =
+            |t: &mut Tape, name: &str, on: bool, rest: &mut Vec<String>| match (on, t.below(4)) {
+                (true, 0) => rest.push(format!("{name} = true")),
+                (true, _) => rest.push(name.to_string()),
+                (false, 0) => rest.push(format!("{name} = false")),
+                (false, _) => {}
+            };
+        let bidirectional = self.t.chance(25);
+        let sequence = self.t.chance(50);
+        flag(self.t, "bidirectional", bidirectional, &mut rest);
+        flag(self.t, "sequence", sequence, &mut rest);
+        let bias = match self.t.chance(25) {
+            true => {
+                let b = self.t.chance(50);
+                rest.push(format!("bias = {b}"));
+                b
+            }
+            false => true,
+        };
+        if self.t.chance(25) {
+            let init = self.t.pick(&["uniform", "orthogonal"]);
+            rest.push(format!("init = {init}"));
+        }
+        match cell {
+            "rnn" if self.t.chance(40) => {
+                let nl = self.t.pick(&["tanh", "relu"]);
+                match self.t.chance(50) {
+                    true => rest.push(format!("nonlinearity = {nl}")),
+                    false => rest.push(nl.to_string()),
+                }
+            }
+            "lstm" if self.t.chance(30) => flag(self.t, "forget_bias_one", bias, &mut rest),
+            _ => {}
+        }
+        for i in (1..rest.len()).rev() {
+            let j = self.t.below(i + 1);
+            rest.swap(i, j);
+        }
+        args.extend(rest);
+        self.flow = match sequence {
+            true => Flow::Seq,
+            false => Flow::Last,
+        };
+        let out = W {
+            value: if bidirectional { 2 * h.value } else { h.value },
+            seen: h.seen,
+        };
+        Entry {
+            text: format!("{cell}({})", args.join(", ")),
+            out,
+            fixed: true,
+            constrained: arrow,
         }
     }
 
@@ -654,7 +771,7 @@ impl Gen<'_, '_> {
         let out = body.out;
         let insert = |items: &mut Vec<String>, s: String| items.insert(at, s);
         let fresh = self.fresh_name();
-        let kind = self.t.below(25);
+        let kind = self.t.below(27);
         let (rule, text): (&'static str, Option<String>) = match kind {
             0 => ("width of 0", Some("dense(0)".into())),
             1 => {
@@ -712,7 +829,7 @@ impl Gen<'_, '_> {
             9 => {
                 let t = self
                     .t
-                    .pick(&["conv2d(3)", "softmax", "Dense(4)", "lstm", "rellu"]);
+                    .pick(&["conv2d(3)", "softmax", "Dense(4)", "conv1d", "rellu"]);
                 ("unknown layer word", Some(t.into()))
             }
             10 => {
@@ -837,6 +954,48 @@ impl Gen<'_, '_> {
                 extra_top.push(t.to_string());
                 ("a layer after `loss:` or `clip:`", None)
             }
+            25 if self.seq_input => {
+                let t = self.t.pick(&[
+                    "lstm()",
+                    "lstm",
+                    "gru(0)",
+                    "rnn(-8)",
+                    "rnn(8, bidirectonal)",
+                    "gru(8, forget_bias_one)",
+                    "lstm(8, nonlinearity = relu)",
+                    "gru(8, relu)",
+                    "lstm(8, 16)",
+                    "rnn(8 -> 8, 8)",
+                    "lstm(hidden_size = 8, 8)",
+                    "lstm(8, hidden_size = 8)",
+                    "rnn(8, nonlinearity = sigmoid)",
+                    "gru(8, init = he_normal)",
+                    "lstm(8, bias = false, forget_bias_one)",
+                    "gru(8, sequence = 1)",
+                    "lstm(8, sequence, sequence)",
+                    "rnn(8, hiden_size = 8)",
+                    "gru(8) { relu }",
+                ]);
+                ("bad recurrent arguments", Some(t.into()))
+            }
+            25 => {
+                let t = self.t.pick(&["lstm(8)", "gru(4, sequence)", "rnn(2 -> 2)"]);
+                ("a recurrent layer on a batch", Some(t.into()))
+            }
+            26 => {
+                // Rejected wherever it goes: a recurrent layer given a batch or a last
+                // state, or a block that changes what flows.
+                let t = self.t.pick(&[
+                    "lstm(8), gru(8)",
+                    "rnn(4), rnn(4, sequence)",
+                    "residual { gru(4) }",
+                    "residual { dense(4), lstm(4) }",
+                ]);
+                (
+                    "a recurrent layer after a last state, or in a residual block",
+                    Some(t.into()),
+                )
+            }
             22 if out.seen => {
                 *loss = Some(match out.value {
                     1 => "loss: cross_entropy".into(),
@@ -857,6 +1016,11 @@ impl Gen<'_, '_> {
                     "input: -4",
                     "input: x + 1",
                     "input: \"4\"",
+                    "input: seq()",
+                    "input: seq(0)",
+                    "input: seq(4, 2)",
+                    "input: seq(-4)",
+                    "input: sequence(4)",
                 ]);
                 if t.starts_with("input") {
                     *input = Some(t.into());

@@ -1,0 +1,21 @@
+use gradnet::prelude::*;
+use gradnet::seq::Seq;
+
+network! {
+    struct Net {
+        input: seq(4),
+        lstm(8, sequence),
+        dense(2),
+        loss: mse,
+    }
+}
+
+fn main() -> Result<(), Error> {
+    let mut net = Net::<f32>::new(&mut seeded(0));
+    let (mut ws, mut grads) = (NetWorkspace::new(), net.zero_grads());
+    let x = Seq::<f32, 4>::zeros(5, 3);
+    // `sequence`: every step goes through `dense(2)`, so the target is a sequence.
+    let target = Batch::<f32, 2>::zeros(3);
+    net.loss_and_grad(&x, &target, &mut ws, &mut grads)?;
+    Ok(())
+}
