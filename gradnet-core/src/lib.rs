@@ -49,6 +49,7 @@ pub mod schedule;
 pub mod seq;
 pub mod seq_loss;
 pub mod summary;
+pub mod symbolic;
 
 pub use activation::Activation;
 pub use batch::Batch;

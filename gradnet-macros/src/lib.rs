@@ -28,6 +28,7 @@ mod parse;
 mod passes;
 #[cfg(test)]
 mod spec_fuzz;
+mod symbolic;
 
 use proc_macro::TokenStream;
 
