@@ -40,7 +40,7 @@
 //! their modules below.
 
 pub use gradnet_core::*;
-pub use gradnet_macros::network;
+pub use gradnet_macros::{grad, network};
 
 /// What most programs need, in one import.
 pub mod prelude {
@@ -52,7 +52,7 @@ pub mod prelude {
         rng::{seeded, SeededRng},
         Batch, Dense, Error, Gradients, Network, Parameters, Real,
     };
-    pub use gradnet_macros::network;
+    pub use gradnet_macros::{grad, network};
 }
 
 /// The paths generated code uses; not part of the public API.

@@ -19,7 +19,9 @@
 //!       h_t = (1 - z) n + z h_{t-1}
 //! ```
 
-use gradnet::gradcheck::{agree, STEP};
+mod common;
+
+use common::{check_input, check_params};
 use gradnet::prelude::*;
 use gradnet::rand::RngExt;
 use gradnet::seq::Seq;
@@ -39,36 +41,6 @@ fn seq<const D: usize>(seed: u64) -> Seq<f64, D> {
 fn batch<const D: usize>(rows: usize, seed: u64) -> Batch<f64, D> {
     let mut rng = seeded(seed);
     Batch::from_vec((0..rows * D).map(|_| rng.random_range(-1.0..1.0)).collect()).unwrap()
-}
-
-fn flat_params<M: Parameters<f64>>(m: &M) -> Vec<f64> {
-    let mut out = Vec::new();
-    m.visit_params(&mut |_, v| out.extend_from_slice(v));
-    out
-}
-
-fn flat_grads<G: Gradients<f64>>(g: &G) -> Vec<f64> {
-    let mut out = Vec::new();
-    g.visit_grads(&mut |_, v| out.extend_from_slice(v));
-    out
-}
-
-fn set_param<M: Parameters<f64>>(m: &mut M, index: usize, value: f64) {
-    let mut seen = 0;
-    m.visit_values_mut(&mut |_, v| {
-        if (seen..seen + v.len()).contains(&index) {
-            v[index - seen] = value;
-        }
-        seen += v.len();
-    });
-}
-
-fn check_one(what: &str, analytic: f64, v0: f64, mut loss_at: impl FnMut(f64) -> f64) {
-    let numeric = (loss_at(v0 + STEP) - loss_at(v0 - STEP)) / (2.0 * STEP);
-    assert!(
-        agree(analytic, numeric),
-        "{what}: analytic {analytic:e}, numeric {numeric:e}"
-    );
 }
 
 /// Every parameter's and every input value's gradient of `net` against central
@@ -98,33 +70,14 @@ where
     net.clone()
         .loss_and_grad(x, target, &mut ws, &mut grads)
         .unwrap();
-    let analytic = flat_grads(&grads);
-    let params = flat_params(net);
-    assert_eq!(analytic.len(), params.len());
-    let mut names = Vec::new();
-    net.visit_params(&mut |n, v| names.extend(std::iter::repeat(n).take(v.len())));
-    for (i, (&a, &p0)) in analytic.iter().zip(&params).enumerate() {
-        check_one(&format!("{} [{i}]", names[i]), a, p0, |v| {
-            let mut n = net.clone();
-            set_param(&mut n, i, v);
-            loss_of(&n, x)
-        });
-    }
+    let n = check_params(net, &grads, |n| loss_of(n, x));
     let gx = input_grad(&grads);
     assert_eq!((gx.steps(), gx.rows()), (x.steps(), x.rows()));
-    for i in 0..x.as_slice().len() {
-        check_one(
-            &format!("input [{i}]"),
-            gx.as_slice()[i],
-            x.as_slice()[i],
-            |v| {
-                let mut xv = x.clone();
-                xv.as_mut_slice()[i] = v;
-                loss_of(net, &xv)
-            },
-        );
-    }
-    analytic.len()
+    check_input(gx.as_slice(), x.as_slice(), |v| {
+        let xv = Seq::from_time_major(v.to_vec(), x.steps()).unwrap();
+        loss_of(net, &xv)
+    });
+    n
 }
 
 network! {

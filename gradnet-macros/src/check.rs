@@ -97,6 +97,7 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     }
     let start = input.clone().unwrap_or_else(unknown_width);
     let mut walker = Walker {
+        net: spec.name.to_string(),
         cx,
         fields: HashMap::new(),
         asserts: Vec::new(),
@@ -160,6 +161,8 @@ fn loss_span(spec: &Spec) -> Option<Span> {
 }
 
 pub(crate) struct Walker<'a> {
+    /// The network's name (for the names of generated types).
+    pub(crate) net: String,
     pub(crate) cx: &'a mut Ctxt,
     /// Field names taken so far, by a written name or by an unnamed layer.
     pub(crate) fields: HashMap<String, Taken>,

@@ -63,6 +63,7 @@ impl Walker<'_> {
             kind,
             args,
             span: item.word.span(),
+            map: None,
         }))
     }
 
@@ -101,6 +102,7 @@ impl Walker<'_> {
             }),
             args_span: item.args_span,
             block: None,
+            map: None,
         };
         let params: &[&str] = if arrow.is_some() {
             &["init", "bias"]

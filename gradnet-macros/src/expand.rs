@@ -26,7 +26,8 @@ fn field_layers(layers: &[Layer]) -> Vec<&Layer> {
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
-            | Kind::Recurrent(_) => out.push(l),
+            | Kind::Recurrent(_)
+            | Kind::Map(_) => out.push(l),
         }
     }
     out
@@ -227,6 +228,7 @@ pub fn expand(net: &Net) -> TokenStream {
         .collect();
     let has_state = !rec_steps.is_empty();
     let ws = workspace(&graph, &ws_name, &ws_doc, has_state.then_some(&state_name));
+    let maps = crate::map_code::definitions(layers, vis);
     let state = state_code(name, &state_name, &ws_name, &rec_steps);
     let state_ty = if has_state {
         quote!(#state_name<T>)
@@ -295,6 +297,8 @@ pub fn expand(net: &Net) -> TokenStream {
         #ws
 
         #state
+
+        #maps
 
         #(#asserts)*
         #(#value_asserts)*

@@ -140,7 +140,8 @@ impl<'a> Graph<'a> {
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
                 | Kind::Dropout { .. }
-                | Kind::Recurrent(_) => Op::Field(layer),
+                | Kind::Recurrent(_)
+                | Kind::Map(_) => Op::Field(layer),
             };
             let y = self.value(&layer_out(&op), layer_out_seq(&op));
             self.steps.push(Step { op, x, y });

@@ -37,8 +37,10 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
             | Kind::Residual { .. } => None,
-            // Its gates are sigmoids and tanh: the search ends there, with Glorot.
-            Kind::Recurrent(_) => Some(Next::Gates),
+            // A recurrent layer's gates are sigmoids and tanh, and a map with
+            // parameters is a function the rule cannot judge: the search ends there,
+            // with Glorot.
+            Kind::Recurrent(_) | Kind::Map(_) => Some(Next::Gates),
         });
         let gain = match &next {
             Some(Next::Act(a)) if a.kind == ActKind::LeakyRelu => {
@@ -105,7 +107,8 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
                 | Kind::Dropout { .. }
-                | Kind::Recurrent(_) => {
+                | Kind::Recurrent(_)
+                | Kind::Map(_) => {
                     it.next();
                 }
             }

@@ -188,6 +188,8 @@ pub enum Kind {
         body: Vec<Layer>,
     },
     Recurrent(Recurrent),
+    /// `map(|x; beta = 1.0| ...)`: a function with learnable parameters (a field).
+    Map(std::rc::Rc<MapFn>),
 }
 
 impl Kind {
@@ -200,7 +202,8 @@ impl Kind {
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
-            | Kind::Recurrent(_) => true,
+            | Kind::Recurrent(_)
+            | Kind::Map(_) => true,
         }
     }
 }
@@ -211,6 +214,30 @@ pub struct Act {
     pub kind: ActKind,
     pub args: Vec<Num>,
     pub span: Span,
+    /// `map(|x| ...)`: the function, derived (for `ActKind::Map` only).
+    pub map: Option<std::rc::Rc<MapFn>>,
+}
+
+/// A `map` function with its derivatives, as the symbolic engine built them.
+pub struct MapFn {
+    /// The generated type (an activation, or a layer with parameters).
+    pub ty: Ident,
+    /// The summary's text: `map(|x| x * sigmoid(x))`.
+    pub text: String,
+    /// The learnable parameters, in order (variables 1.. of the graph).
+    pub params: Vec<MapParam>,
+    pub graph: crate::symbolic::Graph,
+    /// The value, d/dx, and d/d(each parameter).
+    pub f: crate::symbolic::Id,
+    pub dx: crate::symbolic::Id,
+    pub dparams: Vec<crate::symbolic::Id>,
+}
+
+/// A learnable parameter of a `map`: a scalar, or one per feature.
+pub struct MapParam {
+    pub name: String,
+    pub per_feature: bool,
+    pub init: Num,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -227,6 +254,8 @@ pub enum ActKind {
     Silu,
     Softplus,
     HardTanh,
+    /// `map(|x| ...)`, a user's function.
+    Map,
 }
 
 /// What a dense layer's weight is drawn from.

@@ -48,6 +48,9 @@ fn prelu(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
 fn residual(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
     w.residual(cx)
 }
+fn map(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
+    w.map(cx)
+}
 fn rnn(w: &mut Walker<'_>, cx: &LayerCx<'_>) -> Option<(Kind, Width)> {
     w.recurrent(cx, Cell::Rnn { relu: false })
 }
@@ -99,6 +102,7 @@ pub(crate) const WORDS: &[Word] = &[
     layer("dropout", dropout, false),
     layer("prelu", prelu, false),
     layer("residual", residual, true),
+    layer("map", map, false),
     layer("rnn", rnn, false),
     layer("lstm", lstm, false),
     layer("gru", gru, false),
@@ -328,6 +332,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 delegate: false,
             }
         }
+        Kind::Act(Act { map: Some(m), .. }) => fieldless(m.text.clone()),
         Kind::Act(a) => {
             let args: Vec<String> = a.args.iter().map(num).collect();
             let word = act_word(a.kind);
@@ -339,11 +344,32 @@ pub(crate) fn emit(l: &Layer) -> Emit {
         }
         Kind::Residual { .. } => fieldless("residual".to_string()),
         Kind::Recurrent(r) => recurrent(l, r),
+        Kind::Map(m) => {
+            let ty = &m.ty;
+            Emit {
+                field: Some((quote!(#ty<T>), quote_spanned!(span=> #ty::new()))),
+                // The names live as long as the macro's process: leaked, a few bytes
+                // per parameter, to fit the table's `&'static str`.
+                params: m
+                    .params
+                    .iter()
+                    .map(|p| t(Box::leak(p.name.clone().into_boxed_str()), false))
+                    .collect(),
+                buffers: Vec::new(),
+                eval_identity: false,
+                random: false,
+                text: m.text.clone(),
+                delegate: true,
+            }
+        }
     }
 }
 
 /// The DSL word of an activation kind (the first of its table entries).
 pub(crate) fn act_word(kind: ActKind) -> &'static str {
+    if kind == ActKind::Map {
+        return "map";
+    }
     WORDS
         .iter()
         .find(|w| matches!(w.kind, WordKind::Act(k, _) if k == kind))
@@ -380,6 +406,14 @@ pub(crate) fn act_tokens(a: &Act) -> (TokenStream, TokenStream) {
         ActKind::Elu => with_args(quote!(Elu)),
         ActKind::Softplus => with_args(quote!(Softplus)),
         ActKind::HardTanh => with_args(quote!(HardTanh)),
+        ActKind::Map => {
+            let ty = &a
+                .map
+                .as_ref()
+                .expect("a map activation has its function")
+                .ty;
+            (quote!(#ty), quote_spanned!(span=> #ty))
+        }
     }
 }
 

@@ -16,14 +16,17 @@ extern crate proc_macro;
 mod args;
 mod check;
 mod check_layers;
+mod check_map;
 mod check_recurrent;
 mod ctxt;
 mod expand;
 mod fallback;
+mod grad_macro;
 mod graph;
 mod init_rule;
 mod ir;
 mod kinds;
+mod map_code;
 mod parse;
 mod passes;
 #[cfg(test)]
@@ -220,6 +223,62 @@ use proc_macro::TokenStream;
 pub fn network(input: TokenStream) -> TokenStream {
     let (out, stub) = generate(input.into());
     quote::quote!(#out #stub).into()
+}
+
+/// A function's value and gradient, derived symbolically at compile time: the
+/// expression is parsed, differentiated by rule, simplified, its common
+/// subexpressions shared between the value and the derivatives, and written out as a
+/// generic function over `T: Real` (f32 or f64), with no tape and no closure.
+///
+/// ```text
+/// grad!(|x, y| EXPR)                  a fn (x: T, y: T) -> (T, [T; 2]): value and gradient
+/// grad!(|x| EXPR)                     (x: T) -> (T, T): value and derivative
+/// grad!(|x, y| EXPR, hessian)         also the second derivatives: (T, [T; 2], [[T; 2]; 2])
+/// grad!(pub fn name(x, y) = EXPR)     the same as a named item, generic over T
+///
+/// EXPR := EXPR (+ | - | * | /) EXPR | -EXPR | (EXPR) | a number | a variable
+///       | a named constant (UPPER_CASE or a path; an f64 in scope)
+///       | f(EXPR) or EXPR.f()  for f in exp, ln, sqrt, sin, cos, tanh, sigmoid,
+///                              softplus, erf, abs
+///       | powi(EXPR, integer) | powf(EXPR, constant) | max(EXPR, EXPR) | min(EXPR, EXPR)
+///         (or as methods: EXPR.powi(2), EXPR.max(EXPR))
+///       | if EXPR (< | <= | > | >=) EXPR { EXPR } else { EXPR }
+/// ```
+///
+/// At a kink (`abs`, `max`, `min`, `if`) the derivative is that of the branch taken
+/// (`abs'(0) = 1`). A name that is not a variable, a function outside the list, or
+/// another construct is a compile error at its token, naming what is supported.
+///
+/// ```
+/// use gradnet::grad;
+///
+/// // Rosenbrock's function: value and gradient in one call.
+/// let rosen = grad!(|x, y| (1.0 - x).powi(2) + 100.0 * (y - x * x).powi(2));
+/// let (v, g) = rosen(1.0f64, 1.0);
+/// assert_eq!((v, g), (0.0, [0.0, 0.0]));
+/// let (_, g) = rosen(0.0f64, 1.0);
+/// assert_eq!(g, [-2.0, 200.0]);
+///
+/// // One variable: (value, derivative).
+/// let swish = grad!(|x| x * sigmoid(x));
+/// let (y, dy) = swish(0.0f32);
+/// assert_eq!((y, dy), (0.0, 0.5));
+///
+/// // Second derivatives too; a named, generic item used at both precisions.
+/// grad!(fn bowl(x, y) = x * x * y + exp(y), hessian);
+/// let (_, _, h) = bowl(2.0f64, 0.0);
+/// assert_eq!(h, [[0.0, 4.0], [4.0, 1.0]]);
+/// let (v32, _, _) = bowl(2.0f32, 0.0);
+/// assert_eq!(v32, 1.0);
+///
+/// // Piecewise: the branch taken.
+/// let huber = grad!(|x| if abs(x) <= 1.0 { 0.5 * x * x } else { abs(x) - 0.5 });
+/// assert_eq!(huber(3.0f64), (2.5, 1.0));
+/// assert_eq!(huber(-0.5f64), (0.125, -0.5));
+/// ```
+#[proc_macro]
+pub fn grad(input: TokenStream) -> TokenStream {
+    grad_macro::expand(input.into()).into()
 }
 
 /// The macro as the property test sees it: the expansion, or the errors alone.

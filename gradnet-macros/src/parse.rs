@@ -73,6 +73,82 @@ pub struct LayerItem {
     /// Span of the parentheses, when there are any (for argument-count errors).
     pub args_span: Option<Span>,
     pub block: Option<Vec<Item>>,
+    /// `map(|x| EXPR)` or `map(|x; beta = 1.0, a[N] = 0.25| EXPR)`: its own syntax.
+    pub map: Option<MapSyntax>,
+}
+
+/// The argument of `map`: the variable, the learnable parameters (a scalar, or one
+/// per feature with `[N]`) with their initial values, and the body.
+pub struct MapSyntax {
+    pub var: Ident,
+    pub params: Vec<MapParam>,
+    pub body: Expr,
+}
+
+/// `beta = 1.0` or `a[N] = 0.25` in a `map`.
+pub struct MapParam {
+    pub name: Ident,
+    pub width: Option<Expr>,
+    pub init: Expr,
+}
+
+fn parse_map(input: ParseStream) -> syn::Result<MapSyntax> {
+    input.parse::<Token![|]>().map_err(|e| {
+        syn::Error::new(e.span(), "map takes a function: `map(|x| x * sigmoid(x))`")
+    })?;
+    let var: Ident = input.parse()?;
+    let mut params = Vec::new();
+    if input.peek(Token![;]) {
+        input.parse::<Token![;]>()?;
+        while !input.peek(Token![|]) {
+            let name: Ident = input.parse()?;
+            let width = if input.peek(syn::token::Bracket) {
+                let content;
+                syn::bracketed!(content in input);
+                Some(content.parse::<Expr>()?)
+            } else {
+                None
+            };
+            input.parse::<Token![=]>().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "a map parameter needs its initial value: `beta = 1.0`",
+                )
+            })?;
+            let init = parse_unary(input)?;
+            params.push(MapParam { name, width, init });
+            if !input.peek(Token![|]) {
+                input.parse::<Token![,]>()?;
+            }
+        }
+    } else if input.peek(Token![,]) {
+        return Err(input.error(
+            "map takes one variable; learnable parameters follow a `;`: `map(|x; beta = 1.0| ..)`",
+        ));
+    }
+    input.parse::<Token![|]>()?;
+    let body: Expr = input.parse()?;
+    if !input.is_empty() {
+        return Err(input.error("map takes one function and nothing after it"));
+    }
+    Ok(MapSyntax { var, params, body })
+}
+
+/// A number, maybe negative (an initial value, stopping before `,` and `|`).
+fn parse_unary(input: ParseStream) -> syn::Result<Expr> {
+    if input.peek(Token![-]) {
+        let minus: Token![-] = input.parse()?;
+        let inner = parse_unary(input)?;
+        return Ok(Expr::Unary(syn::ExprUnary {
+            attrs: Vec::new(),
+            op: syn::UnOp::Neg(minus),
+            expr: Box::new(inner),
+        }));
+    }
+    if input.peek(syn::Lit) {
+        return Ok(Expr::Lit(input.parse()?));
+    }
+    Ok(Expr::Path(input.parse()?))
 }
 
 /// One argument of a layer.
@@ -191,8 +267,14 @@ fn parse_layer(input: ParseStream, name: Option<Ident>) -> syn::Result<LayerItem
         args: None,
         args_span: None,
         block: None,
+        map: None,
     };
-    if input.peek(syn::token::Paren) {
+    if layer.word == "map" && input.peek(syn::token::Paren) {
+        let content;
+        let paren = parenthesized!(content in input);
+        layer.map = Some(parse_map(&content)?);
+        layer.args_span = Some(paren.span.join());
+    } else if input.peek(syn::token::Paren) {
         let content;
         let paren = parenthesized!(content in input);
         layer.args = Some(Punctuated::parse_terminated(&content)?);

@@ -24,6 +24,10 @@
 //! Constants are folded in f64. Simplifications that drop a subexpression (`x * 0`,
 //! `x - x`) assume it finite, as symbolic engines do.
 
+// The simplifying constructors test constants with guards (`Some(x) if x == 0.0`),
+// which read as the rules they are; clippy would have float literal patterns.
+#![allow(clippy::redundant_guards)]
+
 use proc_macro2::{Span, TokenStream};
 use quote::{format_ident, quote};
 use std::collections::HashMap;
@@ -61,8 +65,12 @@ impl Fun {
         ("abs", Fun::Abs),
     ];
 
+    #[cfg_attr(not(test), allow(dead_code))]
     fn name(self) -> &'static str {
-        Fun::ALL.iter().find(|(_, f)| *f == self).map_or("?", |(n, _)| n)
+        Fun::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(n, _)| n)
     }
 
     /// The value in f64 (constant folding and tests).
@@ -146,16 +154,6 @@ impl Graph {
         Self::default()
     }
 
-    /// The node of `id`.
-    pub fn node(&self, id: Id) -> &Node {
-        &self.nodes[id]
-    }
-
-    /// Number of distinct nodes.
-    pub fn len(&self) -> usize {
-        self.nodes.len()
-    }
-
     fn intern(&mut self, n: Node) -> Id {
         if let Some(&id) = self.index.get(&n) {
             return id;
@@ -172,10 +170,6 @@ impl Graph {
             Node::Const(b) => Some(f64::from_bits(b)),
             _ => None,
         }
-    }
-
-    fn is(&self, id: Id, v: f64) -> bool {
-        self.value(id) == Some(v)
     }
 
     pub fn c(&mut self, v: f64) -> Id {
@@ -497,12 +491,15 @@ impl Graph {
         out
     }
 
-    /// The value of `e` in f64 at `vars`, named constants from `named`.
+    /// The value of `e` in f64 at `vars`, named constants from `named` (the tests'
+    /// reference).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn eval(&self, e: Id, vars: &[f64], named: &dyn Fn(&str) -> f64) -> f64 {
         let mut memo = HashMap::new();
         self.eval_memo(e, vars, named, &mut memo)
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     fn eval_memo(
         &self,
         e: Id,
@@ -540,7 +537,8 @@ impl Graph {
         v
     }
 
-    /// The expression as text, for tests and messages: `x0 * sigmoid(x0)`.
+    /// The expression as text, for tests: `x0 * sigmoid(x0)`.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub fn show(&self, e: Id) -> String {
         let s = |x: Id| self.show(x);
         match &self.nodes[e] {
@@ -564,11 +562,18 @@ impl Graph {
             Node::Min(a, b) => format!("min({}, {})", s(*a), s(*b)),
             Node::Select(c, a, b, t, o) => {
                 let op = c.tokens().to_string();
-                format!("if {} {op} {} {{ {} }} else {{ {} }}", s(*a), s(*b), s(*t), s(*o))
+                format!(
+                    "if {} {op} {} {{ {} }} else {{ {} }}",
+                    s(*a),
+                    s(*b),
+                    s(*t),
+                    s(*o)
+                )
             }
         }
     }
 
+    #[cfg_attr(not(test), allow(dead_code))]
     fn show_atom(&self, e: Id) -> String {
         match &self.nodes[e] {
             Node::Add(..) | Node::Sub(..) | Node::Select(..) | Node::Neg(..) => {
@@ -862,7 +867,11 @@ impl Graph {
                         ))
                     }
                 };
-                (cmp, self.parse(&b.left, scope)?, self.parse(&b.right, scope)?)
+                (
+                    cmp,
+                    self.parse(&b.left, scope)?,
+                    self.parse(&b.right, scope)?,
+                )
             }
             other => {
                 return Err(err(
@@ -892,12 +901,25 @@ impl Graph {
         Ok(self.select(cmp, a, b, then, other))
     }
 
-    fn call(&mut self, name: &str, span: Span, args: &[&syn::Expr], scope: &Scope) -> syn::Result<Id> {
+    fn call(
+        &mut self,
+        name: &str,
+        span: Span,
+        args: &[&syn::Expr],
+        scope: &Scope,
+    ) -> syn::Result<Id> {
         let arity = |n: usize| -> syn::Result<()> {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(err(span, format!("`{name}` takes {n} argument{}, found {}", if n == 1 { "" } else { "s" }, args.len())))
+                Err(err(
+                    span,
+                    format!(
+                        "`{name}` takes {n} argument{}, found {}",
+                        if n == 1 { "" } else { "s" },
+                        args.len()
+                    ),
+                ))
             }
         };
         if let Some((_, f)) = Fun::ALL.iter().find(|(n, _)| *n == name) {
@@ -910,12 +932,32 @@ impl Graph {
                 arity(2)?;
                 let a = self.parse(args[0], scope)?;
                 let n = match args[1] {
-                    syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => i.base10_parse::<i32>()?,
-                    syn::Expr::Unary(syn::ExprUnary { op: syn::UnOp::Neg(_), expr, .. }) => match &**expr {
-                        syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) => -i.base10_parse::<i32>()?,
-                        other => return Err(err(other.span(), "`powi` takes an integer literal exponent")),
+                    syn::Expr::Lit(syn::ExprLit {
+                        lit: syn::Lit::Int(i),
+                        ..
+                    }) => i.base10_parse::<i32>()?,
+                    syn::Expr::Unary(syn::ExprUnary {
+                        op: syn::UnOp::Neg(_),
+                        expr,
+                        ..
+                    }) => match &**expr {
+                        syn::Expr::Lit(syn::ExprLit {
+                            lit: syn::Lit::Int(i),
+                            ..
+                        }) => -i.base10_parse::<i32>()?,
+                        other => {
+                            return Err(err(
+                                other.span(),
+                                "`powi` takes an integer literal exponent",
+                            ))
+                        }
                     },
-                    other => return Err(err(other.span(), "`powi` takes an integer literal exponent")),
+                    other => {
+                        return Err(err(
+                            other.span(),
+                            "`powi` takes an integer literal exponent",
+                        ))
+                    }
                 };
                 Ok(self.powi(a, n))
             }
@@ -934,7 +976,11 @@ impl Graph {
             "max" | "min" => {
                 arity(2)?;
                 let (a, b) = (self.parse(args[0], scope)?, self.parse(args[1], scope)?);
-                Ok(if name == "max" { self.max(a, b) } else { self.min(a, b) })
+                Ok(if name == "max" {
+                    self.max(a, b)
+                } else {
+                    self.min(a, b)
+                })
             }
             _ => Err(err(
                 span,

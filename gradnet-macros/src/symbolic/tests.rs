@@ -144,7 +144,10 @@ fn every_primitive_against_finite_differences() {
     ] {
         let (mut g, f) = build(src, &["x"]);
         let df = g.diff(f, 0);
-        let positive = src.starts_with("ln") || src.starts_with("sqrt") || src.contains("powf") || src.contains("powi(-2)");
+        let positive = src.starts_with("ln")
+            || src.starts_with("sqrt")
+            || src.contains("powf")
+            || src.contains("powi(-2)");
         for &x in &points {
             let kink_at_0 = ["abs", "max", "if"].iter().any(|k| src.starts_with(k));
             if positive && x <= 0.0
@@ -222,8 +225,15 @@ impl Tree {
             4 => Tree::Bin('/', sub(rng), positive(sub(rng))),
             5 => Tree::Powi(sub(rng), 1 + rng.below(3) as i32),
             6 => {
-                let f = [Fun::Exp, Fun::Sin, Fun::Cos, Fun::Tanh, Fun::Sigmoid, Fun::Softplus, Fun::Erf]
-                    [rng.below(7) as usize];
+                let f = [
+                    Fun::Exp,
+                    Fun::Sin,
+                    Fun::Cos,
+                    Fun::Tanh,
+                    Fun::Sigmoid,
+                    Fun::Softplus,
+                    Fun::Erf,
+                ][rng.below(7) as usize];
                 // exp of a bounded argument
                 if f == Fun::Exp {
                     Tree::Un(f, Box::new(Tree::Un(Fun::Tanh, sub(rng))))
@@ -312,7 +322,8 @@ fn random_trees_simplified_values_and_derivatives() {
                 // function's size; judged relative to it where it is large.
                 let scale = direct.abs().max(1.0);
                 assert!(
-                    (analytic - numeric).abs() <= 1e-6 * analytic.abs().max(numeric.abs()) + 1e-9 * scale,
+                    (analytic - numeric).abs()
+                        <= 1e-6 * analytic.abs().max(numeric.abs()) + 1e-9 * scale,
                     "case {case} d/dx{var}: {t:?}: analytic {analytic:e}, numeric {numeric:e}"
                 );
                 checked += 1;
@@ -337,9 +348,15 @@ fn second_derivatives() {
 #[test]
 fn mistakes_name_what_is_supported() {
     let e = parse_err("foo(x)");
-    assert!(e.contains("unsupported function `foo`") && e.contains("sigmoid"), "{e}");
+    assert!(
+        e.contains("unsupported function `foo`") && e.contains("sigmoid"),
+        "{e}"
+    );
     let e = parse_err("x + z");
-    assert!(e.contains("unknown variable `z`") && e.contains("`x`"), "{e}");
+    assert!(
+        e.contains("unknown variable `z`") && e.contains("`x`"),
+        "{e}"
+    );
     let e = parse_err("x.powf(x)");
     assert!(e.contains("constant exponent"), "{e}");
     let e = parse_err("x.powi(1.5)");
