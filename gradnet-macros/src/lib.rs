@@ -59,6 +59,9 @@ use proc_macro::TokenStream;
 ///        | batch_norm(momentum = 0.1, eps = 1e-5, affine = true)
 ///        | layer_norm(eps = 1e-5, elementwise_affine = true)
 ///        | dropout(p = 0.5)
+///        | map(|x| Expr)                an elementwise activation whose derivative the
+///                                       macro derives (see below)
+///        | map(|x; Param, ...| Expr)    the same with learnable parameters
 ///        | rnn(Width, Rec, ...) | lstm(Width, Rec, ...) | gru(Width, Rec, ...)
 ///                                       the hidden width H, or `Width -> Width` (the
 ///                                       width coming in, then H): nn.RNN/LSTM/GRU
@@ -74,6 +77,8 @@ use proc_macro::TokenStream;
 ///        | forget_bias_one              lstm only: the forget gate's bias starts at 1
 ///                                       (needs the bias)
 ///                                       (the flags bare, or as `flag = bool`)
+/// Param := name = Num                 a scalar parameter and its initial value
+///        | name[Width] = Num            one per feature (Width = the width coming in)
 /// Width := an integer literal | a named const
 /// Init  := he_normal | he_uniform | kaiming_normal | kaiming_uniform   (optionally (fan_out))
 ///        | glorot_normal | glorot_uniform | xavier_normal | xavier_uniform   (optionally (gain))
@@ -83,6 +88,22 @@ use proc_macro::TokenStream;
 ///
 /// Arguments are positional in the order shown or named (`dense(10, bias = false)`,
 /// `lstm(hidden_size = 64)`). Numbers may be literals or named consts.
+///
+/// # User-defined activations: `map`
+///
+/// `map(|x| EXPR)` is an elementwise activation written as an expression; the macro
+/// differentiates it symbolically at compile time (the grammar of `EXPR` is
+/// `grad!`'s: `+ - * /`, `exp ln sqrt sin cos tanh sigmoid softplus erf abs`, `powi`,
+/// `powf` with a constant exponent, `max`/`min`, `if a < b { .. } else { .. }`, named
+/// constants in upper case). The derivative is simplified and shares its
+/// subexpressions with the function, and where it contains the function itself it
+/// reads the forward pass's output (so `map(|x| tanh(x))`'s backward is `1 - y^2`).
+/// After a dense layer it fuses into the dense layer's passes like a built-in
+/// activation. With learnable parameters, `map(|x; beta = 1.0| x * sigmoid(beta * x))`
+/// (Swish with a learned beta) or `map(|x; a[N] = 0.25| if x > 0.0 { x } else { a * x })`
+/// (PReLU), it is a layer: its parameters are named `3.beta`, `3.a` (shapes `[1]`,
+/// `[N]`), get gradients, and are seen by optimizers, clipping, reports and weights
+/// files like any other. A mistake in the expression is a compile error at its token.
 ///
 /// # Sequences and recurrent layers
 ///
@@ -110,8 +131,9 @@ use proc_macro::TokenStream;
 /// that are not activations: He normal (fan_in) for relu, leaky_relu and prelu (their
 /// slope in the gain, as `calculate_gain("leaky_relu", slope)`), elu, gelu, gelu_tanh
 /// and silu; LeCun normal for selu; Glorot uniform for tanh, sigmoid, softplus,
-/// hard_tanh and when no activation follows. The search stops at a recurrent layer
-/// (its gates are sigmoids and tanh): a dense layer before one gets Glorot uniform.
+/// hard_tanh, `map` and when no activation follows. The search stops at a recurrent
+/// layer (its gates are sigmoids and tanh) and at a `map` with parameters: a dense
+/// layer before one gets Glorot uniform.
 /// `he_*` written without a nonlinearity takes its gain the same way. Biases start at
 /// zero. A recurrent layer starts as PyTorch's, every parameter `U(-1/sqrt(H),
 /// 1/sqrt(H))`, unless its `init` or `forget_bias_one` says otherwise.
