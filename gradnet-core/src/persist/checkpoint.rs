@@ -193,6 +193,7 @@ where
 /// # Errors
 /// As [`crate::persist::weights_from_bytes`] (strict); besides,
 /// [`PersistError::WrongFormat`] for a file that is not a gradnet checkpoint,
+/// [`PersistError::ChecksumMismatch`] for one changed after it was written,
 /// [`PersistError::BadMetadata`] for a missing or unreadable entry,
 /// [`PersistError::OptimizerMismatch`] for an optimizer of another kind or other
 /// settings than the one saved, [`PersistError::RngCountMismatch`].
@@ -211,6 +212,7 @@ where
     let parsed = codec::parse(bytes)?;
     let meta = &parsed.metadata;
     check_header(meta, "checkpoint", true)?;
+    codec::verify_checksum(&parsed, true)?;
     let progress = Progress {
         step: parse_meta(meta, KEY_STEP)?,
         epoch: parse_meta(meta, KEY_EPOCH)?,

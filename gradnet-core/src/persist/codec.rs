@@ -169,11 +169,18 @@ pub(crate) fn encode<T: Real>(
     Ok(Encoded { dtype, shape, data })
 }
 
-/// Serializes named tensors with `metadata`.
+/// Serializes named tensors with `metadata`, to which it adds their checksum.
 pub(crate) fn serialize(
     tensors: &[(String, Encoded)],
-    metadata: HashMap<String, String>,
+    mut metadata: HashMap<String, String>,
 ) -> Result<Vec<u8>, PersistError> {
+    let sum = checksum(
+        &metadata,
+        tensors
+            .iter()
+            .map(|(n, t)| (n.as_str(), t.dtype, &t.shape[..], &t.data[..])),
+    );
+    metadata.insert(KEY_CHECKSUM.to_string(), sum);
     safetensors::serialize(tensors.iter().map(|(n, t)| (n.as_str(), t)), Some(metadata)).map_err(
         |e| PersistError::Corrupt {
             reason: format!("cannot serialize: {e}"),
@@ -202,6 +209,79 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Parsed<'_>, PersistError> {
         reason: e.to_string(),
     })?;
     Ok(Parsed { tensors, metadata })
+}
+
+/// The metadata key of the checksum of a gradnet file.
+pub(crate) const KEY_CHECKSUM: &str = "gradnet.checksum";
+
+/// FNV-1a, 64 bits, over length-prefixed fields.
+struct Fnv(u64);
+
+impl Fnv {
+    fn bytes(&mut self, b: &[u8]) {
+        for &x in (b.len() as u64).to_le_bytes().iter().chain(b) {
+            self.0 = (self.0 ^ u64::from(x)).wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+}
+
+/// The checksum of a file's contents: its metadata (sorted, without the checksum
+/// entry) and every tensor (name, dtype, shape, bytes) in name order, so it does not
+/// depend on the layout the serializer chose. Written as `fnv1a64:` and 16 hex
+/// digits.
+pub(crate) fn checksum<'a>(
+    metadata: &HashMap<String, String>,
+    tensors: impl Iterator<Item = (&'a str, Dtype, &'a [usize], &'a [u8])>,
+) -> String {
+    let mut h = Fnv(0xcbf2_9ce4_8422_2325);
+    let mut meta: Vec<_> = metadata
+        .iter()
+        .filter(|(k, _)| *k != KEY_CHECKSUM)
+        .collect();
+    meta.sort();
+    for (k, v) in meta {
+        h.bytes(k.as_bytes());
+        h.bytes(v.as_bytes());
+    }
+    let mut tensors: Vec<_> = tensors.collect();
+    tensors.sort_by_key(|t| t.0);
+    for (name, dtype, shape, data) in tensors {
+        h.bytes(name.as_bytes());
+        h.bytes(format!("{dtype:?}").as_bytes());
+        for d in shape {
+            h.bytes(&(*d as u64).to_le_bytes());
+        }
+        h.bytes(data);
+    }
+    format!("fnv1a64:{:016x}", h.0)
+}
+
+/// Checks the file's checksum if it has one; without one it is an error if
+/// `required`.
+pub(crate) fn verify_checksum(parsed: &Parsed<'_>, required: bool) -> Result<(), PersistError> {
+    let Some(expected) = parsed.metadata.get(KEY_CHECKSUM) else {
+        if required {
+            return Err(PersistError::BadMetadata {
+                key: KEY_CHECKSUM.into(),
+                reason: "missing".into(),
+            });
+        }
+        return Ok(());
+    };
+    let views: Vec<_> = parsed.tensors.iter().collect();
+    let found = checksum(
+        &parsed.metadata,
+        views
+            .iter()
+            .map(|(n, v)| (*n, v.dtype(), v.shape(), v.data())),
+    );
+    if &found != expected {
+        return Err(PersistError::ChecksumMismatch {
+            expected: expected.clone(),
+            found,
+        });
+    }
+    Ok(())
 }
 
 /// The largest integer below which every integer is exact in f64.

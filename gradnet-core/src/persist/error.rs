@@ -117,8 +117,18 @@ pub enum PersistError {
         /// The version this code reads.
         supported: &'static str,
     },
-    /// A checkpoint metadata entry that is missing or does not parse.
-    #[error("checkpoint metadata {key}: {reason}")]
+    /// A gradnet file whose contents do not match the checksum in its metadata: some
+    /// byte of it changed after it was written.
+    #[error("the file is damaged: its checksum is {found}, its metadata says {expected}")]
+    ChecksumMismatch {
+        /// The checksum recorded in the metadata.
+        expected: String,
+        /// The checksum of the contents.
+        found: String,
+    },
+    /// A metadata entry that is missing or does not parse (a checkpoint's entries, or
+    /// the checksum of any gradnet file).
+    #[error("metadata {key}: {reason}")]
     BadMetadata {
         /// The key.
         key: String,

@@ -13,7 +13,7 @@
 //! |---|---|
 //! | parameters, running statistics | the network's scalar type, `F32` or `F64` |
 //! | `num_batches_tracked` | `I64`, a scalar `[]`, as PyTorch stores it |
-//! | metadata | `gradnet.format` (`weights`), `gradnet.version` (`1`), `gradnet.network`, `gradnet.dtype` |
+//! | metadata | `gradnet.format` (`weights`), `gradnet.version` (`1`), `gradnet.network`, `gradnet.dtype`, `gradnet.checksum` |
 //!
 //! Loading is strict by default (every tensor of the model in the file, nothing
 //! else; [`LoadOptions::strict`] relaxes it and the [`LoadReport`] lists what was
@@ -33,6 +33,7 @@
 //! flushed and synced, renamed over the old file, and the directory synced. **Bad
 //! files are errors, never panics**: a truncated or garbled file, a header length
 //! beyond the file, a wrong shape or dtype is a [`PersistError`] naming the tensor,
+//! a gradnet file changed after it was written fails its checksum,
 //! and what a load allocates is bounded by the model's size and the file's actual
 //! length, never by a length the file claims.
 //!

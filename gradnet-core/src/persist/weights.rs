@@ -86,7 +86,8 @@ pub struct LoadReport {
 /// buffer under its `state_dict` name and PyTorch shape, in the model's scalar type
 /// (`F32` or `F64`; `num_batches_tracked` as `I64`, as PyTorch stores it), with
 /// metadata `gradnet.format = weights`, `gradnet.version`, `gradnet.network` (the
-/// model's type name) and `gradnet.dtype`.
+/// model's type name), `gradnet.dtype` and `gradnet.checksum` (of the metadata and
+/// every tensor: a damaged file is an error, not wrong weights).
 ///
 /// # Errors
 /// [`PersistError::DuplicateName`] or [`PersistError::InconsistentModel`] for a
@@ -165,7 +166,9 @@ pub fn load_weights_with<T: Real, M: Parameters<T> + ?Sized>(
 ///
 /// # Errors
 /// [`PersistError::Corrupt`] for bytes that are not a safetensors file (truncated,
-/// garbled); [`PersistError::WrongFormat`] for a gradnet checkpoint;
+/// garbled); [`PersistError::ChecksumMismatch`] for a gradnet file changed after it
+/// was written (and [`PersistError::BadMetadata`] for one without its checksum);
+/// [`PersistError::WrongFormat`] for a gradnet checkpoint;
 /// [`PersistError::UnsupportedVersion`]; [`PersistError::MissingTensor`] and
 /// [`PersistError::UnexpectedTensor`] (strict only);
 /// [`PersistError::ShapeMismatch`]; [`PersistError::UnsupportedDtype`] (a float
@@ -180,6 +183,10 @@ pub fn weights_from_bytes<T: Real, M: Parameters<T> + ?Sized>(
     let entries = codec::entries(&*model)?;
     let parsed = codec::parse(bytes)?;
     check_header(&parsed.metadata, "weights", false)?;
+    // Any gradnet entry marks a gradnet file, which must carry its checksum (so a
+    // damaged file is found even where the damage leaves it well-formed).
+    let ours = parsed.metadata.keys().any(|k| k.starts_with("gradnet."));
+    codec::verify_checksum(&parsed, ours)?;
     let mut report = LoadReport {
         network: parsed.metadata.get(KEY_NETWORK).cloned(),
         ..LoadReport::default()
