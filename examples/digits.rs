@@ -157,15 +157,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 }
 
 /// The README's Rust blocks are excerpts of the examples: each block's lines appear
-/// consecutively in `examples/digits.rs`, `examples/xor.rs` or `examples/adding.rs`, shifted by one common
+/// consecutively in one of the examples in `SOURCES`, shifted by one common
 /// indentation.
 #[cfg(test)]
 mod readme {
     const README: &str = include_str!("../README.md");
-    const SOURCES: [(&str, &str); 3] = [
+    const SOURCES: [(&str, &str); 4] = [
         ("examples/digits.rs", include_str!("digits.rs")),
         ("examples/xor.rs", include_str!("xor.rs")),
         ("examples/adding.rs", include_str!("adding.rs")),
+        ("examples/save_load.rs", include_str!("save_load.rs")),
     ];
 
     /// The ```rust blocks of a markdown text.

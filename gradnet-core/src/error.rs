@@ -191,7 +191,13 @@ pub enum Error {
         /// Length found.
         found: usize,
     },
+    /// Saving or loading weights or a checkpoint failed; see [`PersistError`]. Nothing
+    /// was changed in the model or the optimizer.
+    #[error(transparent)]
+    Persist(#[from] PersistError),
 }
+
+pub use crate::persist::PersistError;
 
 /// `Result` with gradnet's [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;

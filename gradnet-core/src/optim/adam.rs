@@ -1,7 +1,10 @@
 //! Adam and AdamW, `torch.optim.Adam` and `torch.optim.AdamW`.
 //! The update rule is in the documentation of [`Adam`].
 
-use super::{non_negative, positive, unit_open, update_each, Core, Optimizer};
+use super::{
+    check_restore, non_negative, positive, unit_open, update_each, visit_buffers, Core, Optimizer,
+    OptimizerState,
+};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -311,5 +314,60 @@ impl<T: Real> Optimizer<T> for Adam<T> {
 
     fn track_update_norms(&mut self, on: bool) {
         self.core.set_tracking(on);
+    }
+}
+
+impl<T: Real> OptimizerState<T> for Adam<T> {
+    fn kind(&self) -> &'static str {
+        "adam"
+    }
+
+    fn settings(&self) -> Vec<(&'static str, f64)> {
+        let (decay, amount) = match self.cfg.weight_decay {
+            WeightDecay::L2(wd) => (0.0, wd),
+            WeightDecay::Decoupled(wd) => (1.0, wd),
+        };
+        vec![
+            ("beta1", self.cfg.betas.0),
+            ("beta2", self.cfg.betas.1),
+            ("eps", self.cfg.eps),
+            ("weight_decay", amount),
+            ("decoupled_weight_decay", decay),
+            ("amsgrad", f64::from(u8::from(self.cfg.amsgrad))),
+        ]
+    }
+
+    fn steps(&self) -> u64 {
+        self.core.steps
+    }
+
+    fn state_names(&self) -> &'static [&'static str] {
+        if self.cfg.amsgrad {
+            &["exp_avg", "exp_avg_sq", "max_exp_avg_sq"]
+        } else {
+            &["exp_avg", "exp_avg_sq"]
+        }
+    }
+
+    fn visit_state(&self, f: &mut dyn FnMut(&'static str, &'static str, &[T])) {
+        let names = self.state_names();
+        visit_buffers(&self.core, names, &[&self.m, &self.v, &self.v_max], f);
+    }
+
+    fn restore_state<M: Parameters<T> + ?Sized>(
+        &mut self,
+        model: &M,
+        steps: u64,
+        lr: f64,
+        buffers: Vec<Vec<T>>,
+    ) -> Result<()> {
+        let names = self.state_names();
+        check_restore("Adam::restore_state", names, model, steps, lr, &buffers)?;
+        self.core.restore(model, steps, lr);
+        let mut it = buffers.into_iter();
+        self.m = it.next().unwrap_or_default();
+        self.v = it.next().unwrap_or_default();
+        self.v_max = it.next().unwrap_or_default();
+        Ok(())
     }
 }

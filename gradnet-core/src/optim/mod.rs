@@ -97,6 +97,125 @@ pub trait Optimizer<T: Real> {
     fn track_update_norms(&mut self, on: bool);
 }
 
+/// An optimizer whose state can be saved and restored exactly: what a checkpoint
+/// ([`crate::persist::save_checkpoint`]) keeps of it.
+///
+/// The state is the step count, the learning rate, and per-value buffers named with
+/// PyTorch's state keys (`momentum_buffer`; `exp_avg`, `exp_avg_sq`,
+/// `max_exp_avg_sq`; `square_avg`, `grad_avg`), one slice per parameter in the
+/// model's visit order. The hyper-parameters are not state: a checkpoint records
+/// them ([`OptimizerState::settings`]) so that it is restored only into an optimizer
+/// built with the same ones.
+///
+/// ```
+/// use gradnet_core::{Dense, Parameters};
+/// use gradnet_core::optim::{AdamConfig, Optimizer, OptimizerState};
+/// let mut layer = Dense::<f64, 2, 1>::from_parts(vec![1.0, -1.0], Some(vec![0.5]))?;
+/// let mut grads = layer.zero_grads();
+/// grads.weight_mut().copy_from_slice(&[0.5, 0.25]);
+/// let mut opt = AdamConfig::default().build()?;
+/// opt.step(&mut layer, &grads)?;
+/// let mut saved = Vec::new();
+/// opt.visit_state(&mut |state, param, values| saved.push((state, param, values.to_vec())));
+/// assert_eq!(saved[0].0, "exp_avg");
+/// assert_eq!(saved[0].1, "weight");
+///
+/// // A new optimizer with the same settings takes the state over.
+/// let mut again = AdamConfig::default().build::<f64>()?;
+/// let flat = |s: &str| saved.iter().filter(|e| e.0 == s).flat_map(|e| e.2.clone()).collect();
+/// again.restore_state(&layer, 1, opt.learning_rate(), vec![flat("exp_avg"), flat("exp_avg_sq")])?;
+/// assert_eq!(OptimizerState::steps(&again), 1);
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+pub trait OptimizerState<T: Real>: Optimizer<T> {
+    /// The algorithm: `"sgd"`, `"adam"` (also AdamW and AMSGrad) or `"rmsprop"`.
+    fn kind(&self) -> &'static str;
+
+    /// Every hyper-parameter except the learning rate, as `(name, value)` (booleans
+    /// as 0 or 1, AdamW's decoupled decay as `decoupled_weight_decay`).
+    fn settings(&self) -> Vec<(&'static str, f64)>;
+
+    /// Steps taken so far.
+    fn steps(&self) -> u64;
+
+    /// The names of the per-value buffers this configuration keeps, in the order
+    /// [`OptimizerState::visit_state`] and [`OptimizerState::restore_state`] use.
+    fn state_names(&self) -> &'static [&'static str];
+
+    /// Visits every buffer of [`OptimizerState::state_names`], in that order, one
+    /// parameter's slice at a time: `f(state, parameter, values)`. Visits nothing
+    /// before the first step (there is no state yet).
+    fn visit_state(&self, f: &mut dyn FnMut(&'static str, &'static str, &[T]));
+
+    /// Replaces the whole state: `steps` taken, learning rate `lr`, and for every
+    /// name of [`OptimizerState::state_names`] a flat buffer over `model`'s
+    /// parameters in visit order (so of [`Parameters::num_params`] values). With
+    /// `steps == 0` the optimizer is as new and `buffers` must be empty.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] for a bad `lr`, [`Error::ParameterCountMismatch`]
+    /// for a wrong number of buffers, [`Error::ParameterLengthMismatch`] for a
+    /// buffer of the wrong length. Nothing is changed then.
+    fn restore_state<M: Parameters<T> + ?Sized>(
+        &mut self,
+        model: &M,
+        steps: u64,
+        lr: f64,
+        buffers: Vec<Vec<T>>,
+    ) -> Result<()>;
+}
+
+/// Checks what [`OptimizerState::restore_state`] is given against the model and
+/// the number of buffers the optimizer keeps (`names`).
+fn check_restore<T: Real, M: Parameters<T> + ?Sized>(
+    op: &'static str,
+    names: &[&'static str],
+    model: &M,
+    steps: u64,
+    lr: f64,
+    buffers: &[Vec<T>],
+) -> Result<()> {
+    non_negative("learning rate", lr)?;
+    let expected = if steps == 0 { 0 } else { names.len() };
+    if buffers.len() != expected {
+        return Err(Error::ParameterCountMismatch {
+            op,
+            expected,
+            found: buffers.len(),
+        });
+    }
+    let total = model.num_params();
+    for (i, b) in buffers.iter().enumerate() {
+        if b.len() != total {
+            return Err(Error::ParameterLengthMismatch {
+                op,
+                index: i,
+                name: names[i],
+                expected: total,
+                found: b.len(),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Visits the buffers `bufs` (named `names`) one parameter's slice at a time.
+fn visit_buffers<T>(
+    core: &Core<T>,
+    names: &[&'static str],
+    bufs: &[&Vec<T>],
+    f: &mut dyn FnMut(&'static str, &'static str, &[T]),
+) {
+    if core.offsets.is_empty() {
+        return;
+    }
+    for (state, buf) in names.iter().zip(bufs) {
+        for (i, param) in core.names.iter().enumerate() {
+            f(state, param, &buf[core.offsets[i]..core.offsets[i + 1]]);
+        }
+    }
+}
+
 /// `Ok` if `ok`, else [`Error::InvalidParameter`] for `name = value`, with `reason`
 /// saying what a valid value is. Callers write `ok` so that NaN fails it: as
 /// comparisons (`v >= 0.0`, never `!(v < 0.0)`) or `Range::contains`, both false
@@ -197,6 +316,26 @@ impl<T: Real> Core<T> {
             track: false,
             norms: Vec::new(),
         }
+    }
+
+    /// Replaces the step count, the learning rate and the layout (recorded from
+    /// `model`, or cleared for `steps == 0`), as [`OptimizerState::restore_state`]
+    /// does after its checks.
+    fn restore<M: Parameters<T> + ?Sized>(&mut self, model: &M, steps: u64, lr: f64) {
+        self.lr = lr;
+        self.steps = steps;
+        self.names.clear();
+        self.offsets.clear();
+        if steps > 0 {
+            let (names, offsets) = (&mut self.names, &mut self.offsets);
+            offsets.push(0);
+            model.visit_params(&mut |name, v| {
+                names.push(name);
+                offsets.push(offsets[offsets.len() - 1] + v.len());
+            });
+        }
+        self.norms.clear();
+        self.size_norms();
     }
 
     /// Total number of scalars over all parameters (0 before the first step).

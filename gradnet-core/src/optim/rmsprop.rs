@@ -1,7 +1,10 @@
 //! RMSprop, `torch.optim.RMSprop`.
 //! The update rule is in the documentation of [`RmsProp`].
 
-use super::{non_negative, positive, unit_left_open, unit_open, update_each, Core, Optimizer};
+use super::{
+    check_restore, non_negative, positive, unit_left_open, unit_open, update_each, visit_buffers,
+    Core, Optimizer, OptimizerState,
+};
 use crate::error::Result;
 use crate::params::Parameters;
 use crate::real::Real;
@@ -263,5 +266,70 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
 
     fn track_update_norms(&mut self, on: bool) {
         self.core.set_tracking(on);
+    }
+}
+
+impl<T: Real> OptimizerState<T> for RmsProp<T> {
+    fn kind(&self) -> &'static str {
+        "rmsprop"
+    }
+
+    fn settings(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("alpha", self.cfg.alpha),
+            ("eps", self.cfg.eps),
+            ("weight_decay", self.cfg.weight_decay),
+            ("momentum", self.cfg.momentum),
+            ("centered", f64::from(u8::from(self.cfg.centered))),
+        ]
+    }
+
+    fn steps(&self) -> u64 {
+        self.core.steps
+    }
+
+    fn state_names(&self) -> &'static [&'static str] {
+        match (self.cfg.centered, self.cfg.momentum > 0.0) {
+            (false, false) => &["square_avg"],
+            (true, false) => &["square_avg", "grad_avg"],
+            (false, true) => &["square_avg", "momentum_buffer"],
+            (true, true) => &["square_avg", "grad_avg", "momentum_buffer"],
+        }
+    }
+
+    fn visit_state(&self, f: &mut dyn FnMut(&'static str, &'static str, &[T])) {
+        let mut bufs = vec![&self.square_avg];
+        if self.cfg.centered {
+            bufs.push(&self.grad_avg);
+        }
+        if self.cfg.momentum > 0.0 {
+            bufs.push(&self.buf);
+        }
+        visit_buffers(&self.core, self.state_names(), &bufs, f);
+    }
+
+    fn restore_state<M: Parameters<T> + ?Sized>(
+        &mut self,
+        model: &M,
+        steps: u64,
+        lr: f64,
+        buffers: Vec<Vec<T>>,
+    ) -> Result<()> {
+        let names = self.state_names();
+        check_restore("RmsProp::restore_state", names, model, steps, lr, &buffers)?;
+        self.core.restore(model, steps, lr);
+        let mut it = buffers.into_iter();
+        self.square_avg = it.next().unwrap_or_default();
+        self.grad_avg = if self.cfg.centered {
+            it.next().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        self.buf = if self.cfg.momentum > 0.0 {
+            it.next().unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(())
     }
 }

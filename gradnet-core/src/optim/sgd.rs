@@ -1,7 +1,10 @@
 //! Stochastic gradient descent with momentum, `torch.optim.SGD`.
 //! The update rule is in the documentation of [`Sgd`].
 
-use super::{non_negative, unit_closed, unit_open, update_each, Core, Optimizer};
+use super::{
+    check_restore, non_negative, unit_closed, unit_open, update_each, visit_buffers, Core,
+    Optimizer, OptimizerState,
+};
 use crate::error::{Error, Result};
 use crate::params::Parameters;
 use crate::real::Real;
@@ -229,5 +232,50 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
 
     fn track_update_norms(&mut self, on: bool) {
         self.core.set_tracking(on);
+    }
+}
+
+impl<T: Real> OptimizerState<T> for Sgd<T> {
+    fn kind(&self) -> &'static str {
+        "sgd"
+    }
+
+    fn settings(&self) -> Vec<(&'static str, f64)> {
+        vec![
+            ("momentum", self.cfg.momentum),
+            ("dampening", self.cfg.dampening),
+            ("nesterov", f64::from(u8::from(self.cfg.nesterov))),
+            ("weight_decay", self.cfg.weight_decay),
+        ]
+    }
+
+    fn steps(&self) -> u64 {
+        self.core.steps
+    }
+
+    fn state_names(&self) -> &'static [&'static str] {
+        if self.cfg.momentum != 0.0 {
+            &["momentum_buffer"]
+        } else {
+            &[]
+        }
+    }
+
+    fn visit_state(&self, f: &mut dyn FnMut(&'static str, &'static str, &[T])) {
+        visit_buffers(&self.core, self.state_names(), &[&self.buf], f);
+    }
+
+    fn restore_state<M: Parameters<T> + ?Sized>(
+        &mut self,
+        model: &M,
+        steps: u64,
+        lr: f64,
+        buffers: Vec<Vec<T>>,
+    ) -> Result<()> {
+        let names = self.state_names();
+        check_restore("Sgd::restore_state", names, model, steps, lr, &buffers)?;
+        self.core.restore(model, steps, lr);
+        self.buf = buffers.into_iter().next().unwrap_or_default();
+        Ok(())
     }
 }
