@@ -41,8 +41,12 @@ const ROWS: usize = 64;
 fn data() -> (Batch<f32, 256>, Vec<usize>) {
     use gradnet::rand::RngExt;
     let mut rng = seeded(1);
-    let x = Batch::from_vec((0..ROWS * 256).map(|_| rng.random_range(-2.0..2.0)).collect())
-        .expect("finite");
+    let x = Batch::from_vec(
+        (0..ROWS * 256)
+            .map(|_| rng.random_range(-2.0..2.0))
+            .collect(),
+    )
+    .expect("finite");
     (x, (0..ROWS).map(|i| i % 10).collect())
 }
 

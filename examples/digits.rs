@@ -162,11 +162,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod readme {
     const README: &str = include_str!("../README.md");
-    const SOURCES: [(&str, &str); 4] = [
+    const SOURCES: [(&str, &str); 5] = [
         ("examples/digits.rs", include_str!("digits.rs")),
         ("examples/xor.rs", include_str!("xor.rs")),
         ("examples/adding.rs", include_str!("adding.rs")),
         ("examples/save_load.rs", include_str!("save_load.rs")),
+        ("examples/custom.rs", include_str!("custom.rs")),
     ];
 
     /// The ```rust blocks of a markdown text.

@@ -80,7 +80,7 @@ fn train() -> Result<(), Box<dyn std::error::Error>> {
             &checkpoint,
             &mut net,
             &mut opt,
-            &mut [&mut ws.rng, &mut rng],
+            &mut [ws.rng_mut(), &mut rng],
         )?;
         println!(
             "resumed after epoch {} (step {})",
@@ -101,7 +101,7 @@ fn train() -> Result<(), Box<dyn std::error::Error>> {
         }
         progress.epoch += 1;
         // Crash-safe: a run killed here, even mid-write, resumes from the last epoch.
-        save_checkpoint(&checkpoint, &net, &opt, &[&ws.rng, &rng], progress)?;
+        save_checkpoint(&checkpoint, &net, &opt, &[ws.rng(), &rng], progress)?;
     }
     save_weights(&net, file("digits.safetensors"))?;
     let acc = accuracy(&net.forward(&x_test)?, &test_labels)?;

@@ -170,7 +170,7 @@ fn resuming_from_a_checkpoint_is_bit_identical_to_not_stopping() {
         opt2.learning_rate().to_bits(),
         opt.learning_rate().to_bits()
     );
-    assert_eq!(ws2.rng, ws.rng);
+    assert_eq!(ws2.rng(), ws.rng());
     assert_eq!(p2, progress);
 
     // Without the generators, the run is not the same: the test can tell.

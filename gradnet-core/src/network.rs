@@ -137,6 +137,13 @@ pub trait Network<T: Real>: Parameters<T> + Clone {
     /// `model.train()` forward. Empty before the first pass.
     fn train_output(ws: &Self::Workspace) -> &Self::Output;
 
+    /// The workspace's RNG (dropout masks): what a checkpoint saves so that a
+    /// resumed run draws the same numbers.
+    fn rng(ws: &Self::Workspace) -> &crate::SeededRng;
+
+    /// The workspace's RNG, mutably (to restore it from a checkpoint).
+    fn rng_mut(ws: &mut Self::Workspace) -> &mut crate::SeededRng;
+
     /// Sets the state every recurrent layer starts from in the passes run with `ws`
     /// after this (`None`: zeros, the default), as PyTorch's `h_0`/`c_0`. The passes
     /// read it and never change it, so the gradient stops there (truncated

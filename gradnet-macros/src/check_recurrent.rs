@@ -303,7 +303,16 @@ impl Walker<'_> {
         r.hidden = hidden.clone();
         let out = if r.bidirectional {
             match &hidden {
-                Width::Lit(n, s) => Width::Lit(2 * n, *s),
+                Width::Lit(n, s) => match n.checked_mul(2) {
+                    Some(two_n) => Width::Lit(two_n, *s),
+                    None => {
+                        self.cx.error(
+                            *s,
+                            format!("a bidirectional layer gives twice its width, and 2 x {n} overflows"),
+                        );
+                        return None;
+                    }
+                },
                 Width::Const(e) => Width::Const(Box::new(syn::parse_quote!(2 * #e))),
             }
         } else {

@@ -530,6 +530,14 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws.train_output()
             }
 
+            fn rng(ws: &Self::Workspace) -> &#p::SeededRng {
+                ws.rng()
+            }
+
+            fn rng_mut(ws: &mut Self::Workspace) -> &mut #p::SeededRng {
+                ws.rng_mut()
+            }
+
             fn set_initial_state(ws: &mut Self::Workspace, state: ::core::option::Option<Self::State>) {
                 #state_set
             }

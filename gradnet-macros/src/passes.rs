@@ -242,6 +242,17 @@ pub(crate) fn workspace(
                 self.detect_anomaly
             }
 
+            /// The RNG dropout draws from (and a trainer may shuffle with): to save
+            /// in a checkpoint and restore, so a resumed run draws the same masks.
+            pub fn rng(&self) -> &#p::SeededRng {
+                &self.rng
+            }
+
+            /// The dropout RNG, mutably (to restore it from a checkpoint, or reseed).
+            pub fn rng_mut(&mut self) -> &mut #p::SeededRng {
+                &mut self.rng
+            }
+
             /// The network's output in the last pass that computed gradients with
             /// this workspace (`loss_and_grad`, `train_step`, `eval_loss_and_grad`):
             /// what the loss saw. Evaluation-mode forward passes do not touch it.

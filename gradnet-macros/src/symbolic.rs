@@ -404,7 +404,14 @@ impl Graph {
             // a^n: n a^(n-1) a'
             Node::Powi(a, n) => {
                 let da = d(self, a);
-                let p = self.powi(a, n - 1);
+                // powi(a, i32::MIN)' = i32::MIN a^(i32::MIN - 1): through powf.
+                let p = match n.checked_sub(1) {
+                    Some(m) => self.powi(a, m),
+                    None => {
+                        let c = self.c(n as f64 - 1.0);
+                        self.powf(a, c)
+                    }
+                };
                 let k = self.c(n as f64);
                 let kp = self.mul(k, p);
                 self.mul(kp, da)
