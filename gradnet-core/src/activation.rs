@@ -197,6 +197,30 @@ fn sigmoids<T: Real>(x: T) -> (T, T) {
     }
 }
 
+/// `sigmoid(x)` in straight-line code, so a loop of it vectorizes (the recurrent
+/// cells' gate passes): the formula of [`Sigmoid`] with [`Real::exp_vec`] (within 2 ulp)
+/// for `exp`, and a select for the branch. Saturates to 0 and 1; NaN stays NaN.
+#[inline(always)]
+pub(crate) fn sigmoid_vec<T: Real>(x: T) -> T {
+    let e = (-x.abs()).exp_vec();
+    let r = T::one() / (T::one() + e);
+    if x >= T::zero() {
+        r
+    } else {
+        e * r
+    }
+}
+
+/// `tanh(x)` in straight-line code, so a loop of it vectorizes: `sign(x) * -m / (2 +
+/// m)` with `m = e^(-2|x|) - 1` from [`Real::exp_m1_vec`], which keeps its relative
+/// precision near 0 (where `1 - e^(-2|x|)` would cancel); `m` is in `(-1, 0]`, so
+/// nothing cancels and the result is within a few ulp. Saturates to `+-1`; NaN stays NaN.
+#[inline(always)]
+pub(crate) fn tanh_vec<T: Real>(x: T) -> T {
+    let m = (-(x.abs() + x.abs())).exp_m1_vec();
+    (-m / (T::one() + T::one() + m)).copysign(x)
+}
+
 /// `p` as `hi + lo` in `T`: `hi` is `p` rounded to `T`, `lo` the rounding error (0 in
 /// f64, where `hi = p`). For arguments of `erfc` and `exp`, which would amplify `hi`'s
 /// rounding error (see the module doc); the caller forms `p` in f64 from an `x` of type
@@ -777,5 +801,67 @@ impl<T: Real> Activation<T> for HardTanh<T> {
         } else {
             T::zero()
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{sigmoid_vec, tanh_vec};
+
+    /// `(y - truth) / truth`, or the absolute error where `truth` is below f32's
+    /// normal range.
+    fn rel(y: f64, truth: f64) -> f64 {
+        (y - truth).abs() / truth.abs().max(f32::MIN_POSITIVE as f64)
+    }
+
+    /// The straight-line sigmoid and tanh against f64's libm over the whole f32 range
+    /// that matters (and far beyond, for saturation), in f32 and f64.
+    #[test]
+    fn vec_sigmoid_tanh_against_libm() {
+        let n = 400_000;
+        let xs = (0..=n)
+            .map(|i| -120.0 + 240.0 * i as f64 / n as f64)
+            .chain((0..3000).map(|i| 1e-30 * 1.05f64.powi(i)))
+            .chain((0..3000).map(|i| -1e-30 * 1.05f64.powi(i)));
+        let (mut s32, mut t32, mut s64, mut t64) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+        for x in xs {
+            let x32 = x as f32;
+            let xd = x32 as f64;
+            let sig = 1.0 / (1.0 + (-xd).exp());
+            s32 = s32.max(rel(sigmoid_vec(x32) as f64, sig));
+            t32 = t32.max(rel(tanh_vec(x32) as f64, xd.tanh()));
+            let sig = if x >= 0.0 {
+                1.0 / (1.0 + (-x).exp())
+            } else {
+                x.exp() / (1.0 + x.exp())
+            };
+            s64 = s64.max((sigmoid_vec(x) - sig).abs() / sig.max(f64::MIN_POSITIVE));
+            t64 = t64.max((tanh_vec(x) - x.tanh()).abs() / x.tanh().abs().max(f64::MIN_POSITIVE));
+        }
+        eprintln!("worst relative error: f32 sigmoid {s32:e} tanh {t32:e}, f64 sigmoid {s64:e} tanh {t64:e}");
+        assert!(
+            s32 < 4e-7 && t32 < 4e-7,
+            "f32: sigmoid {s32:e}, tanh {t32:e}"
+        );
+        assert!(
+            s64 < 1e-15 && t64 < 1e-15,
+            "f64: sigmoid {s64:e}, tanh {t64:e}"
+        );
+    }
+
+    #[test]
+    fn vec_sigmoid_tanh_limits_and_nan() {
+        for big in [110.0f32, 1e3, f32::MAX, f32::INFINITY] {
+            assert_eq!((sigmoid_vec(big), sigmoid_vec(-big)), (1.0, 0.0));
+            assert_eq!((tanh_vec(big), tanh_vec(-big)), (1.0, -1.0));
+        }
+        for big in [800.0f64, f64::INFINITY] {
+            assert_eq!((sigmoid_vec(big), sigmoid_vec(-big)), (1.0, 0.0));
+            assert_eq!((tanh_vec(big), tanh_vec(-big)), (1.0, -1.0));
+        }
+        assert!(sigmoid_vec(f32::NAN).is_nan() && tanh_vec(f32::NAN).is_nan());
+        assert!(sigmoid_vec(f64::NAN).is_nan() && tanh_vec(f64::NAN).is_nan());
+        assert_eq!((tanh_vec(0.0f32), sigmoid_vec(0.0f32)), (0.0, 0.5));
+        assert!(tanh_vec(-0.0f64).is_sign_negative());
     }
 }

@@ -52,15 +52,25 @@
 //! A forward pass makes one large product for the input projections of all steps
 //! (`(steps * rows) x IN` times `IN x G*H`, the sequence read as one matrix, which the
 //! time-major layout of [`Seq`] allows), then per step one `rows x H` times
-//! `H x G*H` product for the recurrent part and one fused pass that adds both biases,
-//! applies every gate's nonlinearity and forms the new state. The backward pass
-//! mirrors it: per step one fused pass for the gates' gradients and one product for
-//! `dh_{t-1}`; then one large product each for `dW_ih`, `dW_hh` and `dX` over all steps.
+//! `H x G*H` product for the recurrent part, added straight into the step's gates, and
+//! one fused pass that adds the biases (summed once per pass), applies every gate's
+//! nonlinearity and forms the new state. The backward pass mirrors it: per step one
+//! fused pass for the gates' gradients and one product for `dh_{t-1}`; then one large
+//! product each for `dW_ih`, `dW_hh` and `dX` over all steps.
+//!
+//! The per-step products do not go through the GEMM, which would pack `W_hh` again on
+//! each of the `2 * steps` calls: `W_hh` is packed once per pass (as `W_hh^T` forward,
+//! as itself backward) into the cache, and a register-blocked kernel reads it there
+//! (with AVX-512 registers where the build targets them). The gate passes use
+//! straight-line sigmoid and tanh ([`Real::exp_vec`], within a few ulp of libm's), so
+//! they vectorize.
+//!
 //! The cache holds every step (the gates after their nonlinearities, the hidden and
 //! cell states) in buffers that are reused: after the first call at a given size,
-//! nothing in gradnet's code allocates (products large enough to go to the GEMM crate
-//! allocate its packing buffer per call, as every dense layer's do; small products take
-//! direct loops, as [`crate::dense::DIRECT_MAX_MACS`] sets).
+//! nothing in gradnet's code allocates (the products over all steps, when large
+//! enough to go to the GEMM crate, allocate its packing buffer per call, as every
+//! dense layer's do; small ones take direct loops, as [`crate::dense::DIRECT_MAX_MACS`]
+//! sets).
 //!
 //! [`Layer::forward_eval`] has no cache to reuse and allocates one per call; the
 //! allocation-free evaluation is [`Layer::forward_frozen`] (the same function) with
@@ -91,7 +101,7 @@
 
 use core::fmt::Debug;
 
-use crate::activation::{Activation, Relu, Tanh};
+use crate::activation::{tanh_vec, Activation, Relu, Tanh};
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
@@ -101,7 +111,7 @@ use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::seq::Seq;
-use products::{col_sums, mul_ab, mul_abt, mul_atb};
+use products::{col_sums, mul_ab, mul_ab_packed, mul_abt, mul_atb, pack_b};
 
 pub mod bidirectional;
 pub mod gru;
@@ -126,11 +136,12 @@ pub trait Cell: Copy + Debug + PartialEq + Send + Sync + 'static {
     /// from the input's and the state passes to the next step directly too.
     const SPLIT: bool;
 
-    /// One step for one row. On entry `a` holds `W_ih x_t` and `r` holds
-    /// `W_hh h_{t-1}` (no biases; `G * H` each); `bi`, `bh` are the biases (zeros
-    /// without). Writes `h` (and `c`), and leaves in `a` what [`Cell::backward`]
-    /// reads (the gates after their nonlinearities), and in `keep` (`H` values, GRU
-    /// only) `W_hn h + b_hn`.
+    /// One step for one row. Without [`Cell::SPLIT`], on entry `a` holds `W_ih x_t +
+    /// W_hh h_{t-1}` and `bi` the sum of both biases (`G * H` each; zeros without
+    /// biases), and `r` and `bh` are empty. With it, `a` holds `W_ih x_t` and `r`
+    /// `W_hh h_{t-1}` (no biases), and `bi`, `bh` are the two biases. Writes `h` (and
+    /// `c`), and leaves in `a` what [`Cell::backward`] reads (the gates after their
+    /// nonlinearities), and in `keep` (`H` values, GRU only) `W_hn h + b_hn`.
     #[allow(clippy::too_many_arguments)]
     fn forward<T: Real>(
         &self,
@@ -193,9 +204,9 @@ impl Cell for RnnCell {
     fn forward<T: Real>(
         &self,
         a: &mut [T],
-        r: &[T],
-        bi: &[T],
-        bh: &[T],
+        _r: &[T],
+        b: &[T],
+        _bh: &[T],
         _c_prev: &[T],
         _h_prev: &[T],
         h: &mut [T],
@@ -203,13 +214,21 @@ impl Cell for RnnCell {
         _keep: &mut [T],
     ) {
         // a keeps the pre-activation z; h = act(z).
-        for j in 0..h.len() {
-            let z = a[j] + bi[j] + r[j] + bh[j];
-            a[j] = z;
-            h[j] = match self.nonlinearity {
-                RnnNonlinearity::Tanh => Tanh.f(z),
-                RnnNonlinearity::Relu => Relu.f(z),
-            };
+        let n = h.len();
+        let (a, b) = (&mut a[..n], &b[..n]);
+        match self.nonlinearity {
+            RnnNonlinearity::Tanh => {
+                for ((z, &b), h) in a.iter_mut().zip(b).zip(h.iter_mut()) {
+                    *z += b;
+                    *h = tanh_vec(*z);
+                }
+            }
+            RnnNonlinearity::Relu => {
+                for ((z, &b), h) in a.iter_mut().zip(b).zip(h.iter_mut()) {
+                    *z += b;
+                    *h = Relu.f(*z);
+                }
+            }
         }
     }
 
@@ -356,9 +375,16 @@ pub struct RecurrentCache<T, const H: usize> {
     hidden: Vec<T>,
     /// LSTM: `(steps + 1) x rows x H`, `c_0` then every `c_t`.
     cell: Vec<T>,
-    /// `rows x G*H`: one step's recurrent product.
+    /// GRU: `rows x G*H`, one step's recurrent product.
     rec: Vec<T>,
-    /// `bias_ih` then `bias_hh` (zeros without biases), `G*H` each.
+    /// `weight_hh`, packed for the recurrent products (see `products::pack_b`): as
+    /// `W_hh^T` after a forward, as `W_hh` during a backward.
+    weight_hh_packed: Vec<T>,
+    /// The recurrent products' copy of their left factor (see
+    /// `products::mul_ab_packed`).
+    packed: Vec<T>,
+    /// Without [`Cell::SPLIT`], `bias_ih + bias_hh`; with it, `bias_ih` then
+    /// `bias_hh` (zeros without biases), `G*H` each.
     bias: Vec<T>,
     /// `steps x rows x G*H`: dL/d(input pre-activations) of every step.
     dgates: Vec<T>,
@@ -429,6 +455,8 @@ impl<T: Real, const H: usize> RecurrentCache<T, H> {
             &self.hidden,
             &self.cell,
             &self.rec,
+            &self.weight_hh_packed,
+            &self.packed,
             &self.bias,
             &self.dgates,
             &self.dgates_rec,
@@ -622,18 +650,29 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
         cache.given = initial.is_some();
         cache.gates.resize(steps * rows * gh, T::zero());
         cache.hidden.resize((steps + 1) * n, T::zero());
-        cache.rec.resize(rows * gh, T::zero());
+        cache
+            .rec
+            .resize(if C::SPLIT { rows * gh } else { 0 }, T::zero());
+        // W_hh^T: k = H, n = G*H, element (p, j) at weight_hh[j * H + p].
+        pack_b(&self.weight_hh, H, gh, 1, H, &mut cache.weight_hh_packed);
         cache
             .keep
             .resize(if C::SPLIT { steps * n } else { 0 }, T::zero());
         cache
             .cell
             .resize(if C::HAS_C { (steps + 1) * n } else { 0 }, T::zero());
-        cache.bias.resize(2 * gh, T::zero());
+        cache
+            .bias
+            .resize(if C::SPLIT { 2 * gh } else { gh }, T::zero());
         match &self.bias {
-            Some((bi, bh)) => {
+            Some((bi, bh)) if C::SPLIT => {
                 cache.bias[..gh].copy_from_slice(bi);
                 cache.bias[gh..].copy_from_slice(bh);
+            }
+            Some((bi, bh)) => {
+                for ((b, &x), &y) in cache.bias.iter_mut().zip(bi).zip(bh) {
+                    *b = x + y;
+                }
             }
             None => cache.bias.fill(T::zero()),
         }
@@ -661,12 +700,37 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
             let (past, future) = cache.hidden.split_at_mut((t + 1) * n);
             let h_prev = &past[t * n..];
             let h_next = &mut future[..n];
-            if t == 0 && h0_zero {
-                cache.rec.fill(T::zero());
-            } else {
-                mul_abt(h_prev, &self.weight_hh, &mut cache.rec, rows, H, gh);
-            }
             let gates = &mut cache.gates[t * rows * gh..(t + 1) * rows * gh];
+            // The recurrent product: into the gates (a zero h_0 adds nothing), or
+            // apart for a split cell.
+            let first = t == 0 && h0_zero;
+            if C::SPLIT {
+                if first {
+                    cache.rec.fill(T::zero());
+                } else {
+                    mul_ab_packed(
+                        h_prev,
+                        &cache.weight_hh_packed,
+                        &mut cache.rec,
+                        rows,
+                        H,
+                        gh,
+                        T::zero(),
+                        &mut cache.packed,
+                    );
+                }
+            } else if !first {
+                mul_ab_packed(
+                    h_prev,
+                    &cache.weight_hh_packed,
+                    gates,
+                    rows,
+                    H,
+                    gh,
+                    T::one(),
+                    &mut cache.packed,
+                );
+            }
             let (c_prev, c_next): (&[T], &mut [T]) = if C::HAS_C {
                 let (cp, cf) = cache.cell.split_at_mut((t + 1) * n);
                 (&cp[t * n..], &mut cf[..n])
@@ -681,10 +745,14 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
             for r in 0..rows {
                 let hs = r * H..(r + 1) * H;
                 let cs = if C::HAS_C { hs.clone() } else { 0..0 };
-                let ks = if C::SPLIT { hs.clone() } else { 0..0 };
+                let (ks, rs) = if C::SPLIT {
+                    (hs.clone(), r * gh..(r + 1) * gh)
+                } else {
+                    (0..0, 0..0)
+                };
                 self.cell.forward(
                     &mut gates[r * gh..(r + 1) * gh],
-                    &cache.rec[r * gh..(r + 1) * gh],
+                    &cache.rec[rs],
                     bi,
                     bh,
                     &c_prev[cs.clone()],
@@ -752,6 +820,8 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
         );
         cache.dh_prev.resize(n, T::zero());
         cache.dgates.resize(steps * rows * gh, T::zero());
+        // W_hh itself: k = G*H, n = H.
+        pack_b(&self.weight_hh, gh, H, H, 1, &mut cache.weight_hh_packed);
         cache
             .dgates_rec
             .resize(if C::SPLIT { steps * rows * gh } else { 0 }, T::zero());
@@ -817,7 +887,16 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
                     &cache.dgates[g]
                 };
                 let beta = if C::SPLIT { T::one() } else { T::zero() };
-                mul_ab(dr, &self.weight_hh, &mut cache.dh_prev, rows, gh, H, beta);
+                mul_ab_packed(
+                    dr,
+                    &cache.weight_hh_packed,
+                    &mut cache.dh_prev,
+                    rows,
+                    gh,
+                    H,
+                    beta,
+                    &mut cache.packed,
+                );
                 core::mem::swap(&mut cache.dh, &mut cache.dh_prev);
             }
         }

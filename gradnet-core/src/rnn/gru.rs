@@ -38,7 +38,7 @@
 //! ```
 
 use super::{Cell, Recurrent};
-use crate::activation::{Activation, Sigmoid, Tanh};
+use crate::activation::{sigmoid_vec, tanh_vec};
 use crate::real::Real;
 
 /// The GRU cell: three gates `r, z, n`; see the [module documentation](self).
@@ -68,16 +68,23 @@ impl Cell for GruCell {
     ) {
         let n = h.len();
         let one = T::one();
+        // Every slice cut to its block of H, so the loop vectorizes.
+        let (ar, rest) = a[..3 * n].split_at_mut(n);
+        let (az, an) = rest.split_at_mut(n);
+        let (rr_, rz, rn) = (&r[..n], &r[n..2 * n], &r[2 * n..3 * n]);
+        let (bir, biz, bin) = (&bi[..n], &bi[n..2 * n], &bi[2 * n..3 * n]);
+        let (bhr, bhz, bhn) = (&bh[..n], &bh[n..2 * n], &bh[2 * n..3 * n]);
+        let (h_prev, keep) = (&h_prev[..n], &mut keep[..n]);
         for j in 0..n {
-            let rr = Sigmoid.f(a[j] + bi[j] + r[j] + bh[j]);
-            let z = Sigmoid.f(a[n + j] + bi[n + j] + r[n + j] + bh[n + j]);
-            let hn = r[2 * n + j] + bh[2 * n + j];
-            let nn = Tanh.f(a[2 * n + j] + bi[2 * n + j] + rr * hn);
+            let rr = sigmoid_vec(ar[j] + bir[j] + rr_[j] + bhr[j]);
+            let z = sigmoid_vec(az[j] + biz[j] + rz[j] + bhz[j]);
+            let hn = rn[j] + bhn[j];
+            let nn = tanh_vec(an[j] + bin[j] + rr * hn);
             h[j] = (one - z) * nn + z * h_prev[j];
             keep[j] = hn;
-            a[j] = rr;
-            a[n + j] = z;
-            a[2 * n + j] = nn;
+            ar[j] = rr;
+            az[j] = z;
+            an[j] = nn;
         }
     }
 

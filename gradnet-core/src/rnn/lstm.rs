@@ -46,7 +46,7 @@
 //! ```
 
 use super::{Cell, Recurrent};
-use crate::activation::{Activation, Sigmoid, Tanh};
+use crate::activation::{sigmoid_vec, tanh_vec};
 use crate::real::Real;
 
 /// The LSTM cell: four gates `i, f, g, o` and a cell state; see the [module
@@ -66,28 +66,35 @@ impl Cell for LstmCell {
     fn forward<T: Real>(
         &self,
         a: &mut [T],
-        r: &[T],
-        bi: &[T],
-        bh: &[T],
+        _r: &[T],
+        b: &[T],
+        _bh: &[T],
         c_prev: &[T],
         _h_prev: &[T],
         h: &mut [T],
         c: &mut [T],
         _keep: &mut [T],
     ) {
+        // Gate blocks of H side by side, every slice cut to H so the loop has no
+        // bounds checks and vectorizes (the nonlinearities are straight-line code).
         let n = h.len();
-        let z = |k: usize, a: &[T]| a[k] + bi[k] + r[k] + bh[k];
+        let (ai, rest) = a[..4 * n].split_at_mut(n);
+        let (af, rest) = rest.split_at_mut(n);
+        let (ag, ao) = rest.split_at_mut(n);
+        let (bi, bf, bg, bo) = (&b[..n], &b[n..2 * n], &b[2 * n..3 * n], &b[3 * n..4 * n]);
+        let (c_prev, c) = (&c_prev[..n], &mut c[..n]);
         for j in 0..n {
-            let i = Sigmoid.f(z(j, a));
-            let f = Sigmoid.f(z(n + j, a));
-            let g = Tanh.f(z(2 * n + j, a));
-            let o = Sigmoid.f(z(3 * n + j, a));
-            c[j] = f * c_prev[j] + i * g;
-            h[j] = o * Tanh.f(c[j]);
-            a[j] = i;
-            a[n + j] = f;
-            a[2 * n + j] = g;
-            a[3 * n + j] = o;
+            let i = sigmoid_vec(ai[j] + bi[j]);
+            let f = sigmoid_vec(af[j] + bf[j]);
+            let g = tanh_vec(ag[j] + bg[j]);
+            let o = sigmoid_vec(ao[j] + bo[j]);
+            let ct = f * c_prev[j] + i * g;
+            c[j] = ct;
+            h[j] = o * tanh_vec(ct);
+            ai[j] = i;
+            af[j] = f;
+            ag[j] = g;
+            ao[j] = o;
         }
     }
 
@@ -108,16 +115,20 @@ impl Cell for LstmCell {
     ) {
         let n = h.len();
         let one = T::one();
+        let (ai, af, ag, ao) = (&a[..n], &a[n..2 * n], &a[2 * n..3 * n], &a[3 * n..4 * n]);
+        let (di, rest) = da[..4 * n].split_at_mut(n);
+        let (df, rest) = rest.split_at_mut(n);
+        let (dg, d_o) = rest.split_at_mut(n);
+        let (c_prev, c, dh, dc) = (&c_prev[..n], &c[..n], &dh[..n], &mut dc[..n]);
         for j in 0..n {
-            let (i, f, g, o) = (a[j], a[n + j], a[2 * n + j], a[3 * n + j]);
-            let tc = Tanh.f(c[j]);
-            let d_o = dh[j] * tc;
+            let (i, f, g, o) = (ai[j], af[j], ag[j], ao[j]);
+            let tc = tanh_vec(c[j]);
             let dct = dc[j] + dh[j] * o * (one - tc) * (one + tc);
             dc[j] = dct * f;
-            da[j] = dct * g * i * (one - i);
-            da[n + j] = dct * c_prev[j] * f * (one - f);
-            da[2 * n + j] = dct * i * (one - g) * (one + g);
-            da[3 * n + j] = d_o * o * (one - o);
+            di[j] = dct * g * i * (one - i);
+            df[j] = dct * c_prev[j] * f * (one - f);
+            dg[j] = dct * i * (one - g) * (one + g);
+            d_o[j] = dh[j] * tc * o * (one - o);
         }
     }
 }
