@@ -180,7 +180,7 @@ impl<T: Real> Activation<T> for Tanh {
 
 /// `1 / (1 + e^-x)` without overflow: `exp` only ever sees `-|x|`.
 #[inline(always)]
-fn sigmoid<T: Real>(x: T) -> T {
+pub(crate) fn sigmoid<T: Real>(x: T) -> T {
     sigmoids(x).0
 }
 

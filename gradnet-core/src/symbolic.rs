@@ -6,17 +6,12 @@ pub use num_traits::Float;
 
 use crate::real::Real;
 
-/// `1 / (1 + e^-x)` from one `exp(-|x|)` and a select (no branch around the `exp`,
-/// so loops over it vectorize), to full relative precision on both sides.
+/// `1 / (1 + e^-x)`, the activation module's: from one `exp(-|x|)` and a select (no
+/// branch around the `exp`, so loops over it vectorize), to full relative precision
+/// on both sides.
 #[inline(always)]
 pub fn sigmoid<T: Real>(x: T) -> T {
-    let e = (-x.abs()).exp();
-    let r = T::one() / (T::one() + e);
-    if x >= T::zero() {
-        r
-    } else {
-        e * r
-    }
+    crate::activation::sigmoid(x)
 }
 
 /// `ln(1 + e^x)` as `max(x, 0) + ln(1 + e^-|x|)`: finite for every finite `x`, and
