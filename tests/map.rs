@@ -193,3 +193,21 @@ fn grad_macro_against_finite_differences() {
     assert!((v as f64 - mish(0.5)).abs() < 1e-6);
     assert!((d as f64 - (mish(0.5 + 1e-6) - mish(0.5 - 1e-6)) / 2e-6).abs() < 1e-4);
 }
+
+/// Weights files see map parameters like any other: saved under their names and
+/// loaded into a fresh network, which then computes the same outputs.
+#[test]
+fn map_parameters_go_through_weights_files() {
+    use gradnet::persist::{weights_from_bytes, weights_to_bytes, LoadOptions};
+    let mut trained = Learned::<f64>::new(&mut seeded(10));
+    trained.l1.beta[0] = 1.75;
+    trained.l2_1.a = vec![0.1, 0.2, 0.3, 0.4];
+    trained.l4.q[0] = 0.5;
+    let bytes = weights_to_bytes(&trained).unwrap();
+    let mut fresh = Learned::<f64>::new(&mut seeded(11));
+    weights_from_bytes(&mut fresh, &bytes, LoadOptions::default()).unwrap();
+    assert_eq!(fresh.l1.beta, [1.75]);
+    assert_eq!(fresh.l2_1.a, [0.1, 0.2, 0.3, 0.4]);
+    let x = inputs::<3>(4, 12);
+    assert_eq!(trained.forward(&x).unwrap(), fresh.forward(&x).unwrap());
+}
