@@ -13,6 +13,8 @@ use gradnet::prelude::*;
 use std::hint::black_box;
 use std::time::Duration;
 
+mod common;
+
 macro_rules! nets {
     ($($fused:ident, $alone:ident: $act:tt $(($($arg:tt)*))? ;)*) => {$(
         network! {
@@ -99,21 +101,6 @@ criterion_group! {
     targets = activations
 }
 
-/// The median (ns) of one benchmark from criterion's estimates.
-fn median_ns(function: &str) -> Option<f64> {
-    let exe = std::env::current_exe().ok()?;
-    let path = exe
-        .ancestors()
-        .nth(3)?
-        .join("criterion/map_vs_builtin_256_b64")
-        .join(function)
-        .join("loss_and_grad/new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let after = &text[text.find("\"median\"")?..];
-    let value = &after[after.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    value[..value.find([',', '}'])?].trim().parse().ok()
-}
-
 fn main() {
     benches();
     Criterion::default().configure_from_args().final_summary();
@@ -124,7 +111,8 @@ fn main() {
         ("fused_tanh", "fused_map_tanh"),
         ("alone_tanh", "alone_map_tanh"),
     ] {
-        if let (Some(b), Some(m)) = (median_ns(builtin), median_ns(map)) {
+        let median = |f: &str| common::median_ns("map_vs_builtin_256_b64", f, "loss_and_grad");
+        if let (Some(b), Some(m)) = (median(builtin), median(map)) {
             println!(
                 "  {map}: {:.1} us, {builtin}: {:.1} us, map / built-in = {:.3}",
                 m / 1e3,

@@ -43,8 +43,10 @@ use gradnet::gemm::{gemm, MatMut, MatRef};
 use gradnet::optim::{Sgd, SgdConfig};
 use gradnet::prelude::*;
 use std::hint::black_box;
-use std::path::PathBuf;
 use std::time::Duration;
+
+mod common;
+use common::median_ns;
 
 network! {
     /// W1 and W5: 784-256-128-10 with ReLU.
@@ -433,30 +435,6 @@ criterion_group! {
     name = benches;
     config = config();
     targets = w1_train, w2_train, w3_train, w4_train, w5_forward
-}
-
-/// Where criterion keeps its estimates: `$CRITERION_HOME`, else `criterion/` in the
-/// target directory holding this executable (`target/release/deps/workloads-*`).
-fn criterion_dir() -> Option<PathBuf> {
-    if let Some(home) = std::env::var_os("CRITERION_HOME") {
-        return Some(home.into());
-    }
-    let exe = std::env::current_exe().ok()?;
-    Some(exe.ancestors().nth(3)?.join("criterion"))
-}
-
-/// The median (ns per iteration) of one benchmark from criterion's `estimates.json`.
-fn median_ns(group: &str, function: &str, param: &str) -> Option<f64> {
-    let path = criterion_dir()?
-        .join(group)
-        .join(function)
-        .join(param)
-        .join("new/estimates.json");
-    let text = std::fs::read_to_string(path).ok()?;
-    let after = &text[text.find("\"median\"")?..];
-    let value = &after[after.find("\"point_estimate\":")? + "\"point_estimate\":".len()..];
-    let end = value.find([',', '}'])?;
-    value[..end].trim().parse().ok()
 }
 
 /// Prints each workload's median and FLOP rate, and its fraction of the GEMM's rate.

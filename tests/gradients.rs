@@ -3,44 +3,10 @@
 //! finite differences of the loss in f64, by the project's rule
 //! |analytic - numeric| <= 1e-6 * max(|analytic|, |numeric|) + 1e-9.
 
-use gradnet::gradcheck::{agree, STEP};
+mod common;
+
+use common::{check_input, check_params, flat_grads};
 use gradnet::prelude::*;
-
-/// All parameters of a model, flattened in visit order.
-fn flat_params<M: Parameters<f64>>(m: &M) -> Vec<f64> {
-    let mut out = Vec::new();
-    m.visit_params(&mut |_, v| out.extend_from_slice(v));
-    out
-}
-
-/// All gradients, flattened in the same order.
-fn flat_grads<G: Gradients<f64>>(g: &G) -> Vec<f64> {
-    let mut out = Vec::new();
-    g.visit_grads(&mut |_, v| out.extend_from_slice(v));
-    out
-}
-
-/// Sets parameter `index` (in visit order) of `m` to `value`.
-fn set_param<M: Parameters<f64>>(m: &mut M, index: usize, value: f64) {
-    let grads = m.zero_grads();
-    let mut seen = 0;
-    m.visit_params_mut(&grads, &mut |p| {
-        if (seen..seen + p.value.len()).contains(&index) {
-            p.value[index - seen] = value;
-        }
-        seen += p.value.len();
-    });
-}
-
-/// Compares one analytic derivative with the central difference of `loss_at(v)`
-/// around `v0`, naming `what` on failure.
-fn check_one(what: &str, analytic: f64, v0: f64, mut loss_at: impl FnMut(f64) -> f64) {
-    let numeric = (loss_at(v0 + STEP) - loss_at(v0 - STEP)) / (2.0 * STEP);
-    assert!(
-        agree(analytic, numeric),
-        "{what}: analytic {analytic:e}, numeric {numeric:e}"
-    );
-}
 
 /// Runs the full check on a network type: every parameter and every input value.
 macro_rules! gradient_check {
@@ -61,32 +27,12 @@ macro_rules! gradient_check {
         trained
             .loss_and_grad(&x, &target, &mut $ws::with_seed(9), &mut grads)
             .unwrap();
-        let analytic = flat_grads(&grads);
-        let params = flat_params(&net);
-        assert_eq!(analytic.len(), params.len());
-        let mut names = Vec::new();
-        net.visit_params(&mut |n, v| names.extend(std::iter::repeat(n).take(v.len())));
-        for (i, (&a, &p0)) in analytic.iter().zip(&params).enumerate() {
-            check_one(&format!("{} [{i}]", names[i]), a, p0, |v| {
-                let mut n = net.clone();
-                set_param(&mut n, i, v);
-                loss_of(&n, &x)
-            });
-        }
+        let n = check_params(&net, &grads, |n| loss_of(n, &x));
         let gx = grads.input.as_ref().expect("input gradient was asked for");
-        for i in 0..x.as_slice().len() {
-            check_one(
-                &format!("input [{i}]"),
-                gx.as_slice()[i],
-                x.as_slice()[i],
-                |v| {
-                    let mut xv = x.as_slice().to_vec();
-                    xv[i] = v;
-                    loss_of(&net, &Batch::from_vec(xv).unwrap())
-                },
-            );
-        }
-        analytic.len()
+        check_input(gx.as_slice(), x.as_slice(), |v| {
+            loss_of(&net, &Batch::from_slice(v).unwrap())
+        });
+        n
     }};
 }
 
