@@ -186,6 +186,10 @@ fn grad_macro_against_finite_differences() {
         );
         assert!(agree(hess[0][0], hxx), "{hess:?} vs {hxx}");
     }
+    // A named constant goes into the generated code as written.
+    const K: f64 = 3.0;
+    let k = gradnet::grad!(|x| K * x * x + x.powf(K));
+    assert_eq!(k(2.0f64), (20.0, 24.0));
     // f32 from the same kind of expansion.
     let s = gradnet::grad!(|x| x * tanh(softplus(x)));
     let (v, d) = s(0.5f32);

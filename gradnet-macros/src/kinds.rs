@@ -406,14 +406,18 @@ pub(crate) fn act_tokens(a: &Act) -> (TokenStream, TokenStream) {
         ActKind::Elu => with_args(quote!(Elu)),
         ActKind::Softplus => with_args(quote!(Softplus)),
         ActKind::HardTanh => with_args(quote!(HardTanh)),
-        ActKind::Map => {
-            let ty = &a
-                .map
-                .as_ref()
-                .expect("a map activation has its function")
-                .ty;
-            (quote!(#ty), quote_spanned!(span=> #ty))
-        }
+        ActKind::Map => match &a.map {
+            Some(m) => {
+                let ty = &m.ty;
+                (quote!(#ty), quote_spanned!(span=> #ty))
+            }
+            // The checker makes every map with its function; should one come without,
+            // the spec gets an error at the word, not a panicking macro.
+            None => {
+                let e = quote_spanned!(span=> ::core::compile_error!("`map` without its function"));
+                (e.clone(), e)
+            }
+        },
     }
 }
 

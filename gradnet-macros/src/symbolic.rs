@@ -147,6 +147,8 @@ pub enum Node {
 pub struct Graph {
     nodes: Vec<Node>,
     index: HashMap<Node, Id>,
+    /// The tokens of each named constant, by the text its node holds.
+    named_tokens: HashMap<String, TokenStream>,
 }
 
 impl Graph {
@@ -178,8 +180,11 @@ impl Graph {
         self.intern(Node::Const(v.to_bits()))
     }
 
-    pub fn named(&mut self, path: &str) -> Id {
-        self.intern(Node::Named(path.to_string()))
+    /// A named constant: `path` as written (its tokens go into the generated code).
+    pub fn named(&mut self, path: &syn::Path) -> Id {
+        let key = quote!(#path).to_string().replace(' ', "");
+        self.named_tokens.insert(key.clone(), quote!(#path));
+        self.intern(Node::Named(key))
     }
 
     pub fn var(&mut self, i: usize) -> Id {
@@ -684,7 +689,7 @@ impl Graph {
                 quote!(<T as #rt::Real>::of(#v))
             }
             Node::Named(p) => {
-                let path: syn::Path = syn::parse_str(p).expect("a path that was parsed");
+                let path = &self.named_tokens[p];
                 quote!(<T as #rt::Real>::of(#path))
             }
             Node::Var(i) => vars[*i].clone(),
@@ -808,7 +813,7 @@ impl Graph {
                         ));
                     }
                 }
-                Ok(self.named(&quote!(#path).to_string().replace(' ', "")))
+                Ok(self.named(path))
             }
             E::Unary(u) => match u.op {
                 syn::UnOp::Neg(_) => {
