@@ -27,7 +27,7 @@
 //!
 //! # Output
 //!
-//! As a [`Layer`], a recurrent layer returns its final hidden state, PyTorch's `h_n`
+//! As a [`Layer`](crate::Layer), a recurrent layer returns its final hidden state, PyTorch's `h_n`
 //! (a `Batch<T, H>`): what a classifier or regressor over a whole sequence reads. Every
 //! step's hidden state (PyTorch's `output`, a `Seq<T, H>`) is the output of
 //! [`Steps`]`(&layer)`, a view made at the call site as [`crate::Fused`] is. One
@@ -72,8 +72,8 @@
 //! dense layer's do; small ones take direct loops, as [`crate::dense::DIRECT_MAX_MACS`]
 //! sets).
 //!
-//! [`Layer::forward_eval`] has no cache to reuse and allocates one per call; the
-//! allocation-free evaluation is [`Layer::forward_frozen`] (the same function) with
+//! [`Layer::forward_eval`](crate::Layer::forward_eval) has no cache to reuse and allocates one per call; the
+//! allocation-free evaluation is [`Layer::forward_frozen`](crate::Layer::forward_frozen) (the same function) with
 //! a kept cache.
 //!
 //! # Initialization
@@ -106,7 +106,6 @@ use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
@@ -970,124 +969,7 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
 #[derive(Clone, Copy, Debug)]
 pub struct Steps<'a, L>(pub &'a L);
 
-/// The final hidden state, PyTorch's `h_n` of the layer. The forward starts from
-/// zeros; see [`Recurrent::forward_from`] for a given state.
-impl<T: Real, C: Cell, const IN: usize, const H: usize> Layer<T, Seq<T, IN>>
-    for Recurrent<T, C, IN, H>
-{
-    type Output = Batch<T, H>;
-    type Cache = RecurrentCache<T, H>;
-    type Grads = RecurrentGrads<T>;
-
-    fn check_train(&self, x: &Seq<T, IN>) -> Result<()> {
-        self.check(x, None)
-    }
-
-    /// Allocates its scratch (there is no cache to reuse); an empty sequence gives
-    /// an empty output.
-    fn forward_eval(&self, x: &Seq<T, IN>, y: &mut Batch<T, H>) {
-        let mut cache = RecurrentCache::default();
-        match self.forward_from(x, None, &mut cache) {
-            Ok(()) => final_h(&cache, y),
-            Err(_) => y.set_rows(0),
-        }
-    }
-
-    fn forward_train(
-        &self,
-        x: &Seq<T, IN>,
-        y: &mut Batch<T, H>,
-        cache: &mut RecurrentCache<T, H>,
-        _rng: &mut SeededRng,
-    ) -> Result<()> {
-        self.forward_from(x, None, cache)?;
-        final_h(cache, y);
-        Ok(())
-    }
-
-    fn backward(
-        &self,
-        x: &Seq<T, IN>,
-        _y: &Batch<T, H>,
-        cache: &mut RecurrentCache<T, H>,
-        dy: &mut Batch<T, H>,
-        grads: &mut RecurrentGrads<T>,
-        grad_write: Write,
-        dx: Option<&mut Seq<T, IN>>,
-        dx_write: Write,
-    ) {
-        self.backward_through_time(
-            x,
-            cache,
-            None,
-            Some(dy),
-            None,
-            grads,
-            grad_write,
-            dx,
-            dx_write,
-        );
-    }
-}
-
-/// Every step's hidden state, PyTorch's `output`. The forward starts from zeros.
-impl<T: Real, C: Cell, const IN: usize, const H: usize> Layer<T, Seq<T, IN>>
-    for Steps<'_, Recurrent<T, C, IN, H>>
-{
-    type Output = Seq<T, H>;
-    type Cache = RecurrentCache<T, H>;
-    type Grads = RecurrentGrads<T>;
-
-    fn check_train(&self, x: &Seq<T, IN>) -> Result<()> {
-        self.0.check(x, None)
-    }
-
-    /// Allocates its scratch (there is no cache to reuse); an empty sequence gives
-    /// an empty output.
-    fn forward_eval(&self, x: &Seq<T, IN>, y: &mut Seq<T, H>) {
-        let mut cache = RecurrentCache::default();
-        match self.0.forward_from(x, None, &mut cache) {
-            Ok(()) => all_h(&cache, y),
-            Err(_) => y.set_shape(0, 0),
-        }
-    }
-
-    fn forward_train(
-        &self,
-        x: &Seq<T, IN>,
-        y: &mut Seq<T, H>,
-        cache: &mut RecurrentCache<T, H>,
-        _rng: &mut SeededRng,
-    ) -> Result<()> {
-        self.0.forward_from(x, None, cache)?;
-        all_h(cache, y);
-        Ok(())
-    }
-
-    fn backward(
-        &self,
-        x: &Seq<T, IN>,
-        _y: &Seq<T, H>,
-        cache: &mut RecurrentCache<T, H>,
-        dy: &mut Seq<T, H>,
-        grads: &mut RecurrentGrads<T>,
-        grad_write: Write,
-        dx: Option<&mut Seq<T, IN>>,
-        dx_write: Write,
-    ) {
-        self.0.backward_through_time(
-            x,
-            cache,
-            Some(dy),
-            None,
-            None,
-            grads,
-            grad_write,
-            dx,
-            dx_write,
-        );
-    }
-}
+stateful::from_zeros!([T: Real, C: Cell, const IN: usize, const H: usize] Recurrent<T, C, IN, H>);
 
 impl<T: Real, C: Cell, const IN: usize, const H: usize> Stateful<T, IN> for Recurrent<T, C, IN, H> {
     type State = State<T, H>;

@@ -19,7 +19,7 @@
 //!
 //! PyTorch equivalent of `Bidirectional::<f32, LstmCell, 8, 16, 32>` read as `h_n`:
 //! `nn.LSTM(8, 16, bidirectional=True)` and `torch.cat([h_n[0], h_n[1]], dim=1)`; with
-//! [`Steps`], its `output`.
+//! [`Steps`](super::Steps), its `output`.
 //!
 //! ```
 //! use gradnet_core::rnn::{Bidirectional, GruCell, RecurrentConfig};
@@ -36,13 +36,11 @@
 //! ```
 
 use super::{
-    Cell, Names, Recurrent, RecurrentCache, RecurrentConfig, RecurrentGrads, State, Stateful,
-    Steps, NAMES,
+    Cell, Names, Recurrent, RecurrentCache, RecurrentConfig, RecurrentGrads, State, Stateful, NAMES,
 };
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::Result;
-use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
@@ -384,106 +382,10 @@ impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize> Statefu
     }
 }
 
-/// `h_n` of both directions, `[forward, backward]` (PyTorch's `h_n[0]` and `h_n[1]`
-/// side by side). The forward starts from zeros.
-impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize> Layer<T, Seq<T, IN>>
-    for Bidirectional<T, C, IN, H, H2>
-{
-    type Output = Batch<T, H2>;
-    type Cache = BidirectionalCache<T, IN, H>;
-    type Grads = BidirectionalGrads<T>;
-
-    fn check_train(&self, x: &Seq<T, IN>) -> Result<()> {
-        self.forward.check(x, None)
-    }
-
-    /// Allocates its scratch (there is no cache to reuse); an empty sequence gives
-    /// an empty output.
-    fn forward_eval(&self, x: &Seq<T, IN>, y: &mut Batch<T, H2>) {
-        let mut cache = BidirectionalCache::default();
-        match self.forward_from(x, None, None, &mut cache) {
-            Ok(()) => Self::final_h(&cache, y),
-            Err(_) => y.set_rows(0),
-        }
-    }
-
-    fn forward_train(
-        &self,
-        x: &Seq<T, IN>,
-        y: &mut Batch<T, H2>,
-        cache: &mut BidirectionalCache<T, IN, H>,
-        _rng: &mut SeededRng,
-    ) -> Result<()> {
-        self.forward_from(x, None, None, cache)?;
-        Self::final_h(cache, y);
-        Ok(())
-    }
-
-    fn backward(
-        &self,
-        x: &Seq<T, IN>,
-        _y: &Batch<T, H2>,
-        cache: &mut BidirectionalCache<T, IN, H>,
-        dy: &mut Batch<T, H2>,
-        grads: &mut BidirectionalGrads<T>,
-        grad_write: Write,
-        dx: Option<&mut Seq<T, IN>>,
-        dx_write: Write,
-    ) {
-        self.backward_through_time(x, cache, None, Some(dy), grads, grad_write, dx, dx_write);
-    }
-}
-
-/// Every step of both directions, `[forward, backward]` (PyTorch's `output`). The
-/// forward starts from zeros.
-impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize> Layer<T, Seq<T, IN>>
-    for Steps<'_, Bidirectional<T, C, IN, H, H2>>
-{
-    type Output = Seq<T, H2>;
-    type Cache = BidirectionalCache<T, IN, H>;
-    type Grads = BidirectionalGrads<T>;
-
-    fn check_train(&self, x: &Seq<T, IN>) -> Result<()> {
-        self.0.forward.check(x, None)
-    }
-
-    /// Allocates its scratch (there is no cache to reuse); an empty sequence gives
-    /// an empty output.
-    fn forward_eval(&self, x: &Seq<T, IN>, y: &mut Seq<T, H2>) {
-        let mut cache = BidirectionalCache::default();
-        match self.0.forward_from(x, None, None, &mut cache) {
-            Ok(()) => Bidirectional::<T, C, IN, H, H2>::all_h(&cache, y),
-            Err(_) => y.set_shape(0, 0),
-        }
-    }
-
-    fn forward_train(
-        &self,
-        x: &Seq<T, IN>,
-        y: &mut Seq<T, H2>,
-        cache: &mut BidirectionalCache<T, IN, H>,
-        _rng: &mut SeededRng,
-    ) -> Result<()> {
-        self.0.forward_from(x, None, None, cache)?;
-        Bidirectional::<T, C, IN, H, H2>::all_h(cache, y);
-        Ok(())
-    }
-
-    fn backward(
-        &self,
-        x: &Seq<T, IN>,
-        _y: &Seq<T, H2>,
-        cache: &mut BidirectionalCache<T, IN, H>,
-        dy: &mut Seq<T, H2>,
-        grads: &mut BidirectionalGrads<T>,
-        grad_write: Write,
-        dx: Option<&mut Seq<T, IN>>,
-        dx_write: Write,
-    ) {
-        self.0
-            .backward_through_time(x, cache, Some(dy), None, grads, grad_write, dx, dx_write);
-    }
-}
+super::stateful::from_zeros!(
+    [T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize]
+    Bidirectional<T, C, IN, H, H2>
+);
 
 impl<T: Real, C: Cell, const IN: usize, const H: usize, const H2: usize> Parameters<T>
     for Bidirectional<T, C, IN, H, H2>

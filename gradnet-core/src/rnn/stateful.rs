@@ -202,3 +202,102 @@ impl<T: Real, S: Stateful<T, IN>, const IN: usize> Layer<T, Seq<T, IN>>
             .run_backward(x, cache, Some(dy), None, grads, grad_write, dx, dx_write);
     }
 }
+
+/// The layer itself as a [`Layer`] (its final state `h_n`), and `Steps(&layer)` (every
+/// step): both from zeros, as `Start(&layer, None)` and `Steps(&Start(&layer, None))`.
+macro_rules! from_zeros {
+    ([$($generics:tt)*] $ty:ty) => {
+        /// The final hidden state, PyTorch's `h_n`, from zeros (as
+        /// `Start(&layer, None)`; see [`Start`](crate::rnn::Start) for a given state).
+        impl<$($generics)*> $crate::layer::Layer<T, $crate::seq::Seq<T, IN>> for $ty {
+            type Output = <Self as $crate::rnn::Stateful<T, IN>>::Last;
+            type Cache = <Self as $crate::rnn::Stateful<T, IN>>::Cache;
+            type Grads = <Self as $crate::params::Parameters<T>>::Grads;
+
+            fn check_train(&self, x: &$crate::seq::Seq<T, IN>) -> $crate::error::Result<()> {
+                $crate::layer::Layer::check_train(&$crate::rnn::Start(self, None), x)
+            }
+
+            /// Allocates its scratch (there is no cache to reuse); an empty sequence
+            /// gives an empty output.
+            fn forward_eval(&self, x: &$crate::seq::Seq<T, IN>, y: &mut Self::Output) {
+                $crate::layer::Layer::forward_eval(&$crate::rnn::Start(self, None), x, y)
+            }
+
+            fn forward_train(
+                &self,
+                x: &$crate::seq::Seq<T, IN>,
+                y: &mut Self::Output,
+                cache: &mut Self::Cache,
+                rng: &mut $crate::rng::SeededRng,
+            ) -> $crate::error::Result<()> {
+                $crate::layer::Layer::forward_train(&$crate::rnn::Start(self, None), x, y, cache, rng)
+            }
+
+            fn backward(
+                &self,
+                x: &$crate::seq::Seq<T, IN>,
+                y: &Self::Output,
+                cache: &mut Self::Cache,
+                dy: &mut Self::Output,
+                grads: &mut Self::Grads,
+                grad_write: $crate::dense::Write,
+                dx: Option<&mut $crate::seq::Seq<T, IN>>,
+                dx_write: $crate::dense::Write,
+            ) {
+                let start = $crate::rnn::Start(self, None);
+                $crate::layer::Layer::backward(&start, x, y, cache, dy, grads, grad_write, dx, dx_write)
+            }
+        }
+
+        /// Every step's hidden state, PyTorch's `output`, from zeros (as
+        /// `Steps(&Start(&layer, None))`).
+        impl<$($generics)*> $crate::layer::Layer<T, $crate::seq::Seq<T, IN>>
+            for $crate::rnn::Steps<'_, $ty>
+        {
+            type Output = <$ty as $crate::rnn::Stateful<T, IN>>::Every;
+            type Cache = <$ty as $crate::rnn::Stateful<T, IN>>::Cache;
+            type Grads = <$ty as $crate::params::Parameters<T>>::Grads;
+
+            fn check_train(&self, x: &$crate::seq::Seq<T, IN>) -> $crate::error::Result<()> {
+                let start = $crate::rnn::Start(self.0, None);
+                $crate::layer::Layer::check_train(&$crate::rnn::Steps(&start), x)
+            }
+
+            /// Allocates its scratch, as the final state's.
+            fn forward_eval(&self, x: &$crate::seq::Seq<T, IN>, y: &mut Self::Output) {
+                let start = $crate::rnn::Start(self.0, None);
+                $crate::layer::Layer::forward_eval(&$crate::rnn::Steps(&start), x, y)
+            }
+
+            fn forward_train(
+                &self,
+                x: &$crate::seq::Seq<T, IN>,
+                y: &mut Self::Output,
+                cache: &mut Self::Cache,
+                rng: &mut $crate::rng::SeededRng,
+            ) -> $crate::error::Result<()> {
+                let start = $crate::rnn::Start(self.0, None);
+                $crate::layer::Layer::forward_train(&$crate::rnn::Steps(&start), x, y, cache, rng)
+            }
+
+            fn backward(
+                &self,
+                x: &$crate::seq::Seq<T, IN>,
+                y: &Self::Output,
+                cache: &mut Self::Cache,
+                dy: &mut Self::Output,
+                grads: &mut Self::Grads,
+                grad_write: $crate::dense::Write,
+                dx: Option<&mut $crate::seq::Seq<T, IN>>,
+                dx_write: $crate::dense::Write,
+            ) {
+                let start = $crate::rnn::Start(self.0, None);
+                let steps = $crate::rnn::Steps(&start);
+                $crate::layer::Layer::backward(&steps, x, y, cache, dy, grads, grad_write, dx, dx_write)
+            }
+        }
+    };
+}
+
+pub(crate) use from_zeros;
