@@ -101,161 +101,29 @@
 
 use core::fmt::Debug;
 
-use crate::activation::{tanh_vec, Activation, Relu, Tanh};
 use crate::batch::Batch;
 use crate::dense::Write;
 use crate::error::{Error, Result};
 use crate::init::Init;
-use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
 use crate::rng::SeededRng;
 use crate::seq::Seq;
 use products::{col_sums, mul_ab, mul_ab_packed, mul_abt, mul_atb, pack_b};
 
 pub mod bidirectional;
+mod cell;
 pub mod gru;
 pub mod lstm;
+mod params;
 mod products;
 pub mod stateful;
 
 pub use bidirectional::Bidirectional;
+pub use cell::{Cell, RnnCell, RnnNonlinearity};
 pub use gru::{Gru, GruCell};
 pub use lstm::{Lstm, LstmCell};
+pub(crate) use params::{Names, NAMES};
 pub use stateful::{Start, Stateful};
-
-/// What one step of a recurrent layer computes, for one row; implemented by
-/// [`RnnCell`] and the LSTM and GRU cells. Gate blocks follow PyTorch's order.
-pub trait Cell: Copy + Debug + PartialEq + Send + Sync + 'static {
-    /// Number of gates `G` (rows of `weight_ih` are `G * H`).
-    const GATES: usize;
-    /// Whether the cell carries a cell state `c` besides `h` (LSTM).
-    const HAS_C: bool;
-    /// Whether the last gate's recurrent part is kept apart and gated (GRU's
-    /// `r * (W_hn h + b_hn)`), so the recurrent pre-activation's gradient differs
-    /// from the input's and the state passes to the next step directly too.
-    const SPLIT: bool;
-
-    /// One step for one row. Without [`Cell::SPLIT`], on entry `a` holds `W_ih x_t +
-    /// W_hh h_{t-1}` and `bi` the sum of both biases (`G * H` each; zeros without
-    /// biases), and `r` and `bh` are empty. With it, `a` holds `W_ih x_t` and `r`
-    /// `W_hh h_{t-1}` (no biases), and `bi`, `bh` are the two biases. Writes `h` (and
-    /// `c`), and leaves in `a` what [`Cell::backward`] reads (the gates after their
-    /// nonlinearities), and in `keep` (`H` values, GRU only) `W_hn h + b_hn`.
-    #[allow(clippy::too_many_arguments)]
-    fn forward<T: Real>(
-        &self,
-        a: &mut [T],
-        r: &[T],
-        bi: &[T],
-        bh: &[T],
-        c_prev: &[T],
-        h_prev: &[T],
-        h: &mut [T],
-        c: &mut [T],
-        keep: &mut [T],
-    );
-
-    /// The step's backward for one row: from `dh = dL/dh_t` (all paths) and, in
-    /// `dc`, `dL/dc_t` (LSTM), writes `da = dL/d(W_ih x_t + b_ih)`, `dr =
-    /// dL/d(W_hh h_{t-1} + b_hh)` (only if [`Cell::SPLIT`]; it is `da` otherwise),
-    /// `dh_prev` the direct part of `dL/dh_{t-1}` (only if [`Cell::SPLIT`]), and
-    /// turns `dc` into `dL/dc_{t-1}`.
-    #[allow(clippy::too_many_arguments)]
-    fn backward<T: Real>(
-        &self,
-        a: &[T],
-        keep: &[T],
-        c_prev: &[T],
-        c: &[T],
-        h_prev: &[T],
-        h: &[T],
-        dh: &[T],
-        dc: &mut [T],
-        da: &mut [T],
-        dr: &mut [T],
-        dh_prev: &mut [T],
-    );
-}
-
-/// The nonlinearity of an Elman RNN, PyTorch's `nonlinearity`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum RnnNonlinearity {
-    /// `tanh` (PyTorch's default).
-    #[default]
-    Tanh,
-    /// `relu`.
-    Relu,
-}
-
-/// The Elman cell, `h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)`: one gate.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct RnnCell {
-    /// tanh or relu.
-    pub nonlinearity: RnnNonlinearity,
-}
-
-impl Cell for RnnCell {
-    const GATES: usize = 1;
-    const HAS_C: bool = false;
-    const SPLIT: bool = false;
-
-    #[inline]
-    fn forward<T: Real>(
-        &self,
-        a: &mut [T],
-        _r: &[T],
-        b: &[T],
-        _bh: &[T],
-        _c_prev: &[T],
-        _h_prev: &[T],
-        h: &mut [T],
-        _c: &mut [T],
-        _keep: &mut [T],
-    ) {
-        // a keeps the pre-activation z; h = act(z).
-        let n = h.len();
-        let (a, b) = (&mut a[..n], &b[..n]);
-        match self.nonlinearity {
-            RnnNonlinearity::Tanh => {
-                for ((z, &b), h) in a.iter_mut().zip(b).zip(h.iter_mut()) {
-                    *z += b;
-                    *h = tanh_vec(*z);
-                }
-            }
-            RnnNonlinearity::Relu => {
-                for ((z, &b), h) in a.iter_mut().zip(b).zip(h.iter_mut()) {
-                    *z += b;
-                    *h = Relu.f(*z);
-                }
-            }
-        }
-    }
-
-    #[inline]
-    fn backward<T: Real>(
-        &self,
-        a: &[T],
-        _keep: &[T],
-        _c_prev: &[T],
-        _c: &[T],
-        _h_prev: &[T],
-        h: &[T],
-        dh: &[T],
-        _dc: &mut [T],
-        da: &mut [T],
-        _dr: &mut [T],
-        _dh_prev: &mut [T],
-    ) {
-        // dz = dh * act'(z)
-        for j in 0..h.len() {
-            da[j] = dh[j]
-                * match self.nonlinearity {
-                    RnnNonlinearity::Tanh => Tanh.df(a[j], h[j]),
-                    RnnNonlinearity::Relu => Relu.df(a[j], h[j]),
-                };
-        }
-    }
-}
 
 /// How the recurrent weights start.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -1029,140 +897,4 @@ fn final_h<T: Real, const H: usize>(cache: &RecurrentCache<T, H>, y: &mut Batch<
 fn all_h<T: Real, const H: usize>(cache: &RecurrentCache<T, H>, y: &mut Seq<T, H>) {
     y.set_shape(cache.steps, cache.rows);
     y.as_mut_slice().copy_from_slice(cache.outputs());
-}
-
-/// PyTorch's names of the four tensors.
-const NAMES: Names = ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"];
-
-/// The names of a layer's four tensors, in visiting order.
-pub(crate) type Names = [&'static str; 4];
-
-/// The visitors under given names (the backward direction of a bidirectional layer
-/// visits under `_reverse` names).
-impl<T: Real, C: Cell, const IN: usize, const H: usize> Recurrent<T, C, IN, H> {
-    pub(crate) fn visit_named(&self, names: &Names, f: &mut impl FnMut(&'static str, &[T])) {
-        f(names[0], &self.weight_ih);
-        f(names[1], &self.weight_hh);
-        if let Some((bi, bh)) = &self.bias {
-            f(names[2], bi);
-            f(names[3], bh);
-        }
-    }
-
-    pub(crate) fn visit_named_mut(
-        &mut self,
-        names: &Names,
-        grads: &RecurrentGrads<T>,
-        f: &mut impl FnMut(ParamMut<'_, T>),
-    ) {
-        f(ParamMut {
-            name: names[0],
-            value: &mut self.weight_ih,
-            grad: &grads.weight_ih,
-        });
-        f(ParamMut {
-            name: names[1],
-            value: &mut self.weight_hh,
-            grad: &grads.weight_hh,
-        });
-        if let (Some((bi, bh)), Some((gi, gh))) = (self.bias.as_mut(), grads.bias.as_ref()) {
-            f(ParamMut {
-                name: names[2],
-                value: bi,
-                grad: gi,
-            });
-            f(ParamMut {
-                name: names[3],
-                value: bh,
-                grad: gh,
-            });
-        }
-    }
-
-    pub(crate) fn visit_shapes_named(
-        &self,
-        names: &Names,
-        f: &mut impl FnMut(&'static str, TensorKind, Shape),
-    ) {
-        let gh = Self::GH;
-        f(names[0], TensorKind::Parameter, Shape::matrix(gh, IN));
-        f(names[1], TensorKind::Parameter, Shape::matrix(gh, H));
-        if self.bias.is_some() {
-            f(names[2], TensorKind::Parameter, Shape::vector(gh));
-            f(names[3], TensorKind::Parameter, Shape::vector(gh));
-        }
-    }
-
-    pub(crate) fn visit_values_named(
-        &mut self,
-        names: &Names,
-        f: &mut impl FnMut(&'static str, &mut [T]),
-    ) {
-        f(names[0], &mut self.weight_ih);
-        f(names[1], &mut self.weight_hh);
-        if let Some((bi, bh)) = &mut self.bias {
-            f(names[2], bi);
-            f(names[3], bh);
-        }
-    }
-}
-
-impl<T: Real> RecurrentGrads<T> {
-    pub(crate) fn visit_named(&self, names: &Names, f: &mut impl FnMut(&'static str, &[T])) {
-        f(names[0], &self.weight_ih);
-        f(names[1], &self.weight_hh);
-        if let Some((bi, bh)) = &self.bias {
-            f(names[2], bi);
-            f(names[3], bh);
-        }
-    }
-
-    pub(crate) fn visit_named_mut(
-        &mut self,
-        names: &Names,
-        f: &mut impl FnMut(&'static str, &mut [T]),
-    ) {
-        f(names[0], &mut self.weight_ih);
-        f(names[1], &mut self.weight_hh);
-        if let Some((bi, bh)) = &mut self.bias {
-            f(names[2], bi);
-            f(names[3], bh);
-        }
-    }
-}
-
-impl<T: Real, C: Cell, const IN: usize, const H: usize> Parameters<T> for Recurrent<T, C, IN, H> {
-    type Grads = RecurrentGrads<T>;
-
-    fn visit_params(&self, f: &mut impl FnMut(&'static str, &[T])) {
-        self.visit_named(&NAMES, f);
-    }
-
-    fn visit_params_mut(&mut self, grads: &Self::Grads, f: &mut impl FnMut(ParamMut<'_, T>)) {
-        self.visit_named_mut(&NAMES, grads, f);
-    }
-
-    fn zero_grads(&self) -> Self::Grads {
-        Recurrent::zero_grads(self)
-    }
-
-    /// `weight_ih_l0` `[G*H, IN]`, `weight_hh_l0` `[G*H, H]`, `bias_ih_l0` and
-    /// `bias_hh_l0` `[G*H]`, as PyTorch's recurrent layers.
-    fn visit_shapes(&self, f: &mut impl FnMut(&'static str, TensorKind, Shape)) {
-        self.visit_shapes_named(&NAMES, f);
-    }
-
-    fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
-        self.visit_values_named(&NAMES, f);
-    }
-}
-
-impl<T: Real> Gradients<T> for RecurrentGrads<T> {
-    fn visit_grads(&self, f: &mut impl FnMut(&'static str, &[T])) {
-        self.visit_named(&NAMES, f);
-    }
-
-    fn visit_grads_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
-        self.visit_named_mut(&NAMES, f);
-    }
 }
