@@ -42,6 +42,12 @@
 pub use gradnet_core::*;
 pub use gradnet_macros::{grad, network};
 
+pub mod data;
+pub mod fit;
+pub mod metrics;
+#[cfg(feature = "plot")]
+pub mod plot;
+
 /// What most programs need, in one import.
 pub mod prelude {
     pub use gradnet_core::{

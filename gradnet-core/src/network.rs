@@ -137,6 +137,11 @@ pub trait Network<T: Real>: Parameters<T> + Clone {
     /// `model.train()` forward. Empty before the first pass.
     fn train_output(ws: &Self::Workspace) -> &Self::Output;
 
+    /// The network's output in the last [`Network::loss`] call with `ws`
+    /// (evaluation mode): what that loss saw, for metrics computed beside it
+    /// without a second forward pass.
+    fn eval_output(ws: &Self::Workspace) -> &Self::Output;
+
     /// The workspace's RNG (dropout masks): what a checkpoint saves so that a
     /// resumed run draws the same numbers.
     fn rng(ws: &Self::Workspace) -> &crate::SeededRng;

@@ -191,6 +191,33 @@ impl<T: Real, const D: usize> Seq<T, D> {
         &mut self.flat
     }
 
+    /// Makes this sequence a copy of the given sequences (rows) of `src`, every step
+    /// of each, in the order of `indices` (for shuffled minibatches), reusing the
+    /// allocation. Nothing is changed on error.
+    ///
+    /// # Errors
+    /// [`Error::RowMismatch`] naming the first index past `src.rows()`.
+    pub fn gather_rows_from(&mut self, src: &Seq<T, D>, indices: &[usize]) -> Result<()> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= src.rows) {
+            return Err(Error::RowMismatch {
+                op: "gather_rows_from",
+                expected: bad + 1,
+                found: src.rows,
+            });
+        }
+        let rows = indices.len();
+        self.set_shape(src.steps, rows);
+        let out = self.flat.as_mut_slice();
+        for t in 0..src.steps {
+            let step = src.step(t);
+            for (k, &i) in indices.iter().enumerate() {
+                let o = (t * rows + k) * D;
+                out[o..o + D].copy_from_slice(&step[i * D..(i + 1) * D]);
+            }
+        }
+        Ok(())
+    }
+
     /// All values, time-major.
     #[inline]
     pub fn as_slice(&self) -> &[T] {

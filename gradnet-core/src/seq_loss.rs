@@ -77,6 +77,30 @@ impl SeqClasses {
         })
     }
 
+    /// Makes these targets a copy of the given sequences (rows) of `src`, every step
+    /// of each, in the order of `indices` (for shuffled minibatches), reusing the
+    /// allocation. Nothing is changed on error.
+    ///
+    /// # Errors
+    /// [`Error::RowMismatch`] naming the first index past `src.rows()`.
+    pub fn gather_rows_from(&mut self, src: &SeqClasses, indices: &[usize]) -> Result<()> {
+        if let Some(&bad) = indices.iter().find(|&&i| i >= src.rows) {
+            return Err(Error::RowMismatch {
+                op: "gather_rows_from",
+                expected: bad + 1,
+                found: src.rows,
+            });
+        }
+        self.classes.clear();
+        for t in 0..src.steps {
+            let step = &src.classes[t * src.rows..(t + 1) * src.rows];
+            self.classes.extend(indices.iter().map(|&i| step[i]));
+        }
+        self.steps = src.steps;
+        self.rows = indices.len();
+        Ok(())
+    }
+
     /// Number of time steps.
     pub fn steps(&self) -> usize {
         self.steps

@@ -530,6 +530,10 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws.train_output()
             }
 
+            fn eval_output(ws: &Self::Workspace) -> &Self::Output {
+                ws.eval_output()
+            }
+
             fn rng(ws: &Self::Workspace) -> &#p::SeededRng {
                 ws.rng()
             }

@@ -177,6 +177,7 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             pub fn detect_anomaly(&self) -> bool { #never }
             pub fn pre_clip_norm(&self) -> ::core::option::Option<T> { #never }
             pub fn train_output(&self) -> &#out_value { #never }
+            pub fn eval_output(&self) -> &#out_value { #never }
             pub fn rng(&self) -> &#p::SeededRng { #never }
             pub fn rng_mut(&mut self) -> &mut #p::SeededRng { #never }
         }
@@ -216,6 +217,7 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             fn loss(&self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace) -> #loss { #never }
             fn train_step<O: #p::optim::Optimizer<T>>(&mut self, _: &Self::Input, _: &Self::Target, _: &mut O, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
             fn train_output(_: &Self::Workspace) -> &Self::Output { #never }
+            fn eval_output(_: &Self::Workspace) -> &Self::Output { #never }
             fn rng(_: &Self::Workspace) -> &#p::SeededRng { #never }
             fn rng_mut(_: &mut Self::Workspace) -> &mut #p::SeededRng { #never }
             fn set_initial_state(_: &mut Self::Workspace, _: ::core::option::Option<Self::State>) { #never }

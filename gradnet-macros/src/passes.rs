@@ -259,6 +259,12 @@ pub(crate) fn workspace(
             pub fn train_output(&self) -> &#out {
                 &self.#out_f
             }
+
+            /// The network's output in the last `loss` call with this workspace
+            /// (evaluation mode): what that loss saw. Empty before the first.
+            pub fn eval_output(&self) -> &#out {
+                &self.eval_out
+            }
         }
 
         impl<T: #p::Real> ::core::default::Default for #ws_name<T> {

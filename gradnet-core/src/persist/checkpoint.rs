@@ -1,6 +1,6 @@
 //! Checkpoints: everything needed to resume training exactly, in one file.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use super::codec::{self, Want};
@@ -25,6 +25,23 @@ pub struct Progress {
     /// Epochs done (the next epoch to run, counted from 0).
     pub epoch: u64,
 }
+
+/// What a training loop keeps in a checkpoint of its own, beside the model, the
+/// optimizer and the generators: text entries (an epoch's position, a history of
+/// metrics) and vectors of the model's scalar type (a copy of the best weights).
+///
+/// They are stored under `extra.<key>` (metadata and tensors), covered by the
+/// checksum like the rest, and given back by [`checkpoint_from_bytes_with`]; the
+/// plain loaders ([`load_checkpoint`], [`checkpoint_from_bytes`]) ignore them.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Extra<T> {
+    /// Text entries by key.
+    pub meta: BTreeMap<String, String>,
+    /// Vectors by key.
+    pub tensors: BTreeMap<String, Vec<T>>,
+}
+
+const EXTRA: &str = "extra.";
 
 const KEY_STEP: &str = "gradnet.step";
 const KEY_EPOCH: &str = "gradnet.epoch";
@@ -63,6 +80,25 @@ where
     M: Parameters<T> + ?Sized,
     O: OptimizerState<T>,
 {
+    checkpoint_to_bytes_with(model, optimizer, rngs, progress, &Extra::default())
+}
+
+/// [`checkpoint_to_bytes`] with a training loop's own entries ([`Extra`]).
+///
+/// # Errors
+/// As [`checkpoint_to_bytes`].
+pub fn checkpoint_to_bytes_with<T, M, O>(
+    model: &M,
+    optimizer: &O,
+    rngs: &[&SeededRng],
+    progress: Progress,
+    extra: &Extra<T>,
+) -> Result<Vec<u8>>
+where
+    T: Real,
+    M: Parameters<T> + ?Sized,
+    O: OptimizerState<T>,
+{
     let entries = codec::entries(model)?;
     let values = codec::values(model);
     let mut tensors = Vec::new();
@@ -86,6 +122,11 @@ where
     if let Some(e) = state_err {
         return Err(e.into());
     }
+    for (key, v) in &extra.tensors {
+        let name = format!("{EXTRA}{key}");
+        let t = codec::encode(&name, Shape::vector(v.len()), v, false)?;
+        tensors.push((name, t));
+    }
     let mut meta = HashMap::from([
         (KEY_FORMAT.to_string(), "checkpoint".to_string()),
         (KEY_VERSION.to_string(), FORMAT_VERSION.to_string()),
@@ -107,6 +148,9 @@ where
     ]);
     for (name, value) in optimizer.settings() {
         meta.insert(format!("optim.{name}"), value.to_string());
+    }
+    for (key, value) in &extra.meta {
+        meta.insert(format!("{EXTRA}{key}"), value.clone());
     }
     for (i, rng) in rngs.iter().enumerate() {
         let seed: String = rng.get_seed().iter().map(|b| format!("{b:02x}")).collect();
@@ -164,6 +208,27 @@ where
     Ok(codec::write_atomic(path.as_ref(), &bytes)?)
 }
 
+/// [`save_checkpoint`] with a training loop's own entries ([`Extra`]).
+///
+/// # Errors
+/// As [`save_checkpoint`].
+pub fn save_checkpoint_with<T, M, O>(
+    path: impl AsRef<Path>,
+    model: &M,
+    optimizer: &O,
+    rngs: &[&SeededRng],
+    progress: Progress,
+    extra: &Extra<T>,
+) -> Result<()>
+where
+    T: Real,
+    M: Parameters<T> + ?Sized,
+    O: OptimizerState<T>,
+{
+    let bytes = checkpoint_to_bytes_with(model, optimizer, rngs, progress, extra)?;
+    Ok(codec::write_atomic(path.as_ref(), &bytes)?)
+}
+
 /// Loads a checkpoint from `path` into the model, the optimizer and the generators
 /// (given in the order they were saved), and returns the progress saved with it.
 ///
@@ -182,6 +247,26 @@ where
 {
     let bytes = codec::read_file(path.as_ref())?;
     checkpoint_from_bytes(&bytes, model, optimizer, rngs)
+}
+
+/// [`load_checkpoint`] that also gives back the training loop's own entries
+/// ([`Extra`]) saved with [`save_checkpoint_with`].
+///
+/// # Errors
+/// As [`load_checkpoint`].
+pub fn load_checkpoint_with<T, M, O>(
+    path: impl AsRef<Path>,
+    model: &mut M,
+    optimizer: &mut O,
+    rngs: &mut [&mut SeededRng],
+) -> Result<(Progress, Extra<T>)>
+where
+    T: Real,
+    M: Parameters<T> + ?Sized,
+    O: OptimizerState<T>,
+{
+    let bytes = codec::read_file(path.as_ref())?;
+    checkpoint_from_bytes_with(&bytes, model, optimizer, rngs)
 }
 
 /// Loads a checkpoint from the bytes of its file. Always strict and exact (a
@@ -203,6 +288,25 @@ pub fn checkpoint_from_bytes<T, M, O>(
     optimizer: &mut O,
     rngs: &mut [&mut SeededRng],
 ) -> Result<Progress>
+where
+    T: Real,
+    M: Parameters<T> + ?Sized,
+    O: OptimizerState<T>,
+{
+    checkpoint_from_bytes_with(bytes, model, optimizer, rngs).map(|(progress, _)| progress)
+}
+
+/// [`checkpoint_from_bytes`] that also gives back the training loop's own entries
+/// ([`Extra`]). Extra vectors are decoded exactly into `T`, as the model's values.
+///
+/// # Errors
+/// As [`checkpoint_from_bytes`].
+pub fn checkpoint_from_bytes_with<T, M, O>(
+    bytes: &[u8],
+    model: &mut M,
+    optimizer: &mut O,
+    rngs: &mut [&mut SeededRng],
+) -> Result<(Progress, Extra<T>)>
 where
     T: Real,
     M: Parameters<T> + ?Sized,
@@ -271,11 +375,40 @@ where
         }
         buffers.push(flat);
     }
+    let mut extra = Extra::default();
+    for (key, value) in meta {
+        if let Some(k) = key.strip_prefix(EXTRA) {
+            extra.meta.insert(k.to_string(), value.clone());
+        }
+    }
+    for name in parsed.tensors.names() {
+        if let Some(k) = name.strip_prefix(EXTRA) {
+            let view = parsed
+                .tensors
+                .tensor(name)
+                .map_err(|_| PersistError::MissingTensor {
+                    name: name.to_string(),
+                    more: 0,
+                })?;
+            let len = match view.shape() {
+                [n] => *n,
+                _ => usize::MAX,
+            };
+            let want = Want {
+                key: name,
+                shape: Shape::vector(if len == usize::MAX { 0 } else { len }),
+                integer: false,
+            };
+            extra
+                .tensors
+                .insert(k.to_string(), codec::decode::<T>(&want, &view, false)?.0);
+        }
+    }
     let mut unexpected: Vec<&str> = parsed
         .tensors
         .names()
         .into_iter()
-        .filter(|n| !expected.iter().any(|e| e == n))
+        .filter(|n| !n.starts_with(EXTRA) && !expected.iter().any(|e| e == n))
         .collect();
     unexpected.sort_unstable();
     if let Some(first) = unexpected.first() {
@@ -307,7 +440,7 @@ where
     for (dst, src) in rngs.iter_mut().zip(restored) {
         **dst = src;
     }
-    Ok(progress)
+    Ok((progress, extra))
 }
 
 /// Finds `want.key` in the file and decodes it exactly.

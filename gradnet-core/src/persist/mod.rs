@@ -65,7 +65,9 @@ mod weights;
 use std::collections::HashMap;
 
 pub use checkpoint::{
-    checkpoint_from_bytes, checkpoint_to_bytes, load_checkpoint, save_checkpoint, Progress,
+    checkpoint_from_bytes, checkpoint_from_bytes_with, checkpoint_to_bytes,
+    checkpoint_to_bytes_with, load_checkpoint, load_checkpoint_with, save_checkpoint,
+    save_checkpoint_with, Extra, Progress,
 };
 pub use codec::is_integer_tensor;
 pub use error::PersistError;
@@ -76,6 +78,17 @@ pub use weights::{
 
 #[cfg(doc)]
 use crate::Parameters;
+
+/// Writes `bytes` to `path` as gradnet writes its own files, crash-safely: into a
+/// temporary file in the same directory, flushed and synced, renamed over `path`,
+/// and the directory synced. A crash leaves the old file or the new one, never a
+/// mix.
+///
+/// # Errors
+/// [`PersistError::Io`] naming the operation and the path.
+pub fn write_atomic(path: impl AsRef<std::path::Path>, bytes: &[u8]) -> crate::error::Result<()> {
+    Ok(codec::write_atomic(path.as_ref(), bytes)?)
+}
 
 /// The version of gradnet's files this code writes and reads.
 pub const FORMAT_VERSION: &str = "1";
