@@ -81,7 +81,7 @@ fn read_records<R: Read>(
         .from_reader(reader);
     let width = features + targets;
     let target_start = if opts.target_first { 0 } else { features };
-    for record in rdr.records() {
+    for record in rdr.byte_records() {
         let record = record.map_err(|e| DataError::Csv {
             line: e.position().map_or(0, |p| p.line()),
             reason: e.to_string(),
@@ -95,6 +95,10 @@ fn read_records<R: Read>(
             });
         }
         for (j, field) in record.iter().enumerate() {
+            let field = std::str::from_utf8(field).map_err(|_| DataError::Csv {
+                line,
+                reason: format!("column {} is not UTF-8 text", j + 1),
+            })?;
             if (target_start..target_start + targets).contains(&j) {
                 target(line, j + 1, j - target_start, field)?;
             } else {
