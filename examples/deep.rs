@@ -27,7 +27,7 @@
 #[path = "common/digits.rs"]
 mod digits;
 
-use digits::{Digits, Standardizer, CLASSES, DEFAULT_PATH, PIXELS};
+use digits::{CLASSES, DEFAULT_PATH, PIXELS};
 use gradnet::diagnostics::{GradientMonitor, Thresholds};
 use gradnet::loss::accuracy;
 use gradnet::optim::SgdConfig;
@@ -151,15 +151,14 @@ macro_rules! run {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let data = Digits::load(DEFAULT_PATH)?;
-    let (train, test) = data.stratified_split(0.2, &mut seeded(0));
-    let (train, test) = (data.subset(&train), data.subset(&test));
-    let scaler = Standardizer::fit(&train);
+    let data = digits::load(DEFAULT_PATH)?;
+    let (train, test) = digits::standardized_split(&data, 0.2, &mut seeded(0))?;
+    let ((x_train, y_train), (x_test, y_test)) = (train.into_parts(), test.into_parts());
     let split = Split {
-        x_train: scaler.transform(&train)?,
-        y_train: train.labels.clone(),
-        x_test: scaler.transform(&test)?,
-        y_test: test.labels.clone(),
+        x_train,
+        y_train,
+        x_test,
+        y_test,
     };
     println!(
         "digits: {} training and {} test images; 20 dense layers of 64; SGD lr {LR}, momentum 0.9, batch {BATCH}, {EPOCHS} epochs",

@@ -17,11 +17,13 @@
 #[path = "common/digits.rs"]
 mod digits;
 
-use digits::{Digits, Standardizer, CLASSES, DEFAULT_PATH, PIXELS};
+use digits::{Digits, CLASSES, DEFAULT_PATH, PIXELS};
+use gradnet::fit::{ScheduleStep, Trainer, Verbosity};
 use gradnet::loss::accuracy;
+use gradnet::metrics::Accuracy;
 use gradnet::optim::{Adam, AdamConfig};
 use gradnet::prelude::*;
-use gradnet::schedule::{CosineAnnealingLr, LrSchedule};
+use gradnet::schedule::CosineAnnealingLr;
 use std::time::{Duration, Instant};
 
 network! {
@@ -53,7 +55,7 @@ struct Run {
     accuracy: f32,
     hits: usize,
     total: usize,
-    last_loss: f32,
+    last_loss: f64,
     time: Duration,
 }
 
@@ -68,56 +70,38 @@ where
     accuracy(&logits, labels)
 }
 
-/// Trains a fresh network on `train` and measures it on `eval`; the standardization
-/// is fitted on `train` only.
+/// Trains a fresh network on `train` (already standardized) and measures it on
+/// `eval`.
 fn run(train: &Digits, eval: &Digits, seed: u64) -> Result<Run, Box<dyn std::error::Error>> {
-    let scaler = Standardizer::fit(train);
-    let x_train = scaler.transform::<f32>(train)?;
-    let x_eval = scaler.transform::<f32>(eval)?;
-
     let start = Instant::now();
-    let mut rng = seeded(seed);
-    let mut net = DigitNet::<f32>::new(&mut rng);
+    let mut net = DigitNet::<f32>::new(&mut seeded(seed));
     let mut opt: Adam<f32> = AdamConfig::adamw()
         .lr(LR)
         .weight_decay(WEIGHT_DECAY)
         .build()?;
-    let schedule = CosineAnnealingLr::new(LR, EPOCHS, 0.0)?;
-    let mut ws = DigitNetWorkspace::with_seed(seed);
-    let mut grads = net.zero_grads();
-    let mut order: Vec<usize> = (0..train.len()).collect();
-    let (mut xb, mut yb) = (Batch::new(), Vec::with_capacity(BATCH));
-    let mut last_loss = 0.0;
-    for epoch in 0..EPOCHS {
-        schedule.apply(epoch, &mut opt)?;
-        gradnet::rng::shuffle(&mut order, &mut rng);
-        let mut sum = 0.0;
-        for chunk in order.chunks(BATCH) {
-            if chunk.len() < 2 {
-                continue; // batch norm needs two rows (PyTorch raises too); never here: 1437 % 32 = 29
-            }
-            xb.gather_rows_from(&x_train, chunk)?;
-            yb.clear();
-            yb.extend(chunk.iter().map(|&i| train.labels[i]));
-            sum += net.train_step(&xb, &yb, &mut opt, &mut ws, &mut grads)? * chunk.len() as f32;
-        }
-        last_loss = sum / train.len() as f32;
-    }
+    let history = Trainer::new(EPOCHS, BATCH)
+        .seed(seed)
+        .schedule(CosineAnnealingLr::new(LR, EPOCHS, 0.0)?, ScheduleStep::Epoch)
+        .metric(Accuracy)
+        // Batch norm needs two rows (PyTorch raises too): 1437 % 32 = 29, never one.
+        .drop_last(false)
+        .verbosity(Verbosity::Terminal)
+        .fit(&mut net, &mut opt, train)?;
     let time = start.elapsed();
 
-    let acc = test_accuracy(&net, &x_eval, &eval.labels)?;
+    let acc = test_accuracy(&net, eval.x(), eval.y())?;
     Ok(Run {
         accuracy: acc,
         hits: (acc * eval.len() as f32).round() as usize,
         total: eval.len(),
-        last_loss,
+        last_loss: history.last("loss").unwrap_or(f64::NAN),
         time,
     })
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let validate = std::env::args().any(|a| a == "--validate");
-    let data = Digits::load(DEFAULT_PATH)?;
+    let data = digits::load(DEFAULT_PATH)?;
     let part = if validate { "validation" } else { "test" };
     println!(
         "{} images of {PIXELS} pixels; {SEEDS} seeds, {EPOCHS} epochs, batch {BATCH}, AdamW lr {LR} (cosine), weight decay {WEIGHT_DECAY}",
@@ -126,14 +110,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}\n", DigitNet::<f32>::new(&mut seeded(0)).summary());
     let (mut sum, mut time) = (0.0, Duration::ZERO);
     for seed in 0..SEEDS {
-        let (train, test) = data.stratified_split(0.2, &mut seeded(seed));
         let (train, eval) = if validate {
             // Split the training part again; the test part is not looked at.
-            let train = data.subset(&train);
-            let (fit, val) = train.stratified_split(0.2, &mut seeded(1000 + seed));
-            (train.subset(&fit), train.subset(&val))
+            let (train, _test) = data.stratified_split(0.2, &mut seeded(seed))?;
+            digits::standardized_split(&train, 0.2, &mut seeded(1000 + seed))?
         } else {
-            (data.subset(&train), data.subset(&test))
+            digits::standardized_split(&data, 0.2, &mut seeded(seed))?
         };
         let r = run(&train, &eval, seed)?;
         println!(

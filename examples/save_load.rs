@@ -15,7 +15,7 @@ mod digits;
 
 use std::path::PathBuf;
 
-use digits::{Digits, Standardizer, CLASSES, DEFAULT_PATH, PIXELS};
+use digits::{CLASSES, DEFAULT_PATH, PIXELS};
 use gradnet::loss::accuracy;
 use gradnet::optim::{Adam, AdamConfig};
 use gradnet::persist::{load_checkpoint, load_weights, save_checkpoint, save_weights, Progress};
@@ -56,14 +56,9 @@ fn file(name: &str) -> PathBuf {
 type Part = (Batch<f32, PIXELS>, Vec<usize>);
 
 fn data() -> Result<(Part, Part), Box<dyn std::error::Error>> {
-    let data = Digits::load(DEFAULT_PATH)?;
-    let (train, test) = data.stratified_split(0.2, &mut seeded(0));
-    let (train, test) = (data.subset(&train), data.subset(&test));
-    let scaler = Standardizer::fit(&train);
-    Ok((
-        (scaler.transform(&train)?, train.labels.clone()),
-        (scaler.transform(&test)?, test.labels.clone()),
-    ))
+    let data = digits::load(DEFAULT_PATH)?;
+    let (train, test) = digits::standardized_split(&data, 0.2, &mut seeded(0))?;
+    Ok((train.into_parts(), test.into_parts()))
 }
 
 fn train() -> Result<(), Box<dyn std::error::Error>> {
