@@ -81,7 +81,10 @@ fn run(train: &Digits, eval: &Digits, seed: u64) -> Result<Run, Box<dyn std::err
         .build()?;
     let history = Trainer::new(EPOCHS, BATCH)
         .seed(seed)
-        .schedule(CosineAnnealingLr::new(LR, EPOCHS, 0.0)?, ScheduleStep::Epoch)
+        .schedule(
+            CosineAnnealingLr::new(LR, EPOCHS, 0.0)?,
+            ScheduleStep::Epoch,
+        )
         .metric(Accuracy)
         // Batch norm needs two rows (PyTorch raises too): 1437 % 32 = 29, never one.
         .drop_last(false)
@@ -144,12 +147,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod readme {
     const README: &str = include_str!("../README.md");
-    const SOURCES: [(&str, &str); 5] = [
+    const SOURCES: [(&str, &str); 6] = [
         ("examples/digits.rs", include_str!("digits.rs")),
         ("examples/xor.rs", include_str!("xor.rs")),
         ("examples/adding.rs", include_str!("adding.rs")),
         ("examples/save_load.rs", include_str!("save_load.rs")),
         ("examples/custom.rs", include_str!("custom.rs")),
+        ("examples/regression.rs", include_str!("regression.rs")),
     ];
 
     /// The ```rust blocks of a markdown text.

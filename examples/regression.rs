@@ -14,7 +14,7 @@
 
 use gradnet::data::{Dataset, Standardizer};
 use gradnet::fit::{EarlyStopping, ScheduleStep, Trainer};
-use gradnet::metrics::{Mae, Metric, Mse, R2};
+use gradnet::metrics::{Mae, Metric, R2};
 use gradnet::prelude::*;
 use gradnet::schedule::CosineAnnealingLr;
 
@@ -83,13 +83,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let history = Trainer::new(epochs, BATCH)
         .seed(seed)
         .print_summary(true)
-        .schedule(CosineAnnealingLr::new(LR, epochs, 0.0)?, ScheduleStep::Epoch)
-        .metric(Mse)
+        .schedule(
+            CosineAnnealingLr::new(LR, epochs, 0.0)?,
+            ScheduleStep::Epoch,
+        )
+        .metric(Mae)
         .metric(R2)
         .validation_split(0.2)
         .early_stopping(EarlyStopping::new("val_loss").patience(30))
         .fit(&mut net, &mut opt, &train)?;
-    println!("{:?} after {} epochs", history.stop_reason(), history.epochs());
+    println!(
+        "{:?} after {} epochs",
+        history.stop_reason(),
+        history.epochs()
+    );
 
     // The test part, in the targets' own units.
     let mut pred = net.forward(test.x())?;
@@ -106,7 +113,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     #[cfg(feature = "plot")]
     {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/regression/history.svg");
+        let path =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("target/regression/history.svg");
         gradnet::plot::save_history(&history, "Friedman #1", &path)?;
         println!("wrote {}", path.display());
     }

@@ -92,7 +92,11 @@ const COLOURS: [RGBColor; 8] = [
 
 impl LineChart {
     /// An empty chart, 800 x 480 pixels.
-    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
         LineChart {
             title: title.into(),
             x_label: x_label.into(),
@@ -104,13 +108,21 @@ impl LineChart {
     }
 
     /// Adds a solid line.
-    pub fn series(mut self, name: impl Into<String>, points: impl IntoIterator<Item = (f64, f64)>) -> Self {
+    pub fn series(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
         self.push(name.into(), points, false);
         self
     }
 
     /// Adds a dashed line (validation curves beside their training curves).
-    pub fn dashed(mut self, name: impl Into<String>, points: impl IntoIterator<Item = (f64, f64)>) -> Self {
+    pub fn dashed(
+        mut self,
+        name: impl Into<String>,
+        points: impl IntoIterator<Item = (f64, f64)>,
+    ) -> Self {
         self.push(name.into(), points, true);
         self
     }
@@ -184,10 +196,17 @@ impl LineChart {
         }
     }
 
-    fn draw_on<DB: DrawingBackend>(&self, area: &DrawingArea<DB, plotters::coord::Shift>) -> Result<(), PlotError> {
+    fn draw_on<DB: DrawingBackend>(
+        &self,
+        area: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> Result<(), PlotError> {
         let log = self.is_log();
         let keep = |&(x, y): &(f64, f64)| x.is_finite() && y.is_finite() && (!log || y > 0.0);
-        let points = || self.lines.iter().flat_map(|l| l.points.iter().filter(|p| keep(p)));
+        let points = || {
+            self.lines
+                .iter()
+                .flat_map(|l| l.points.iter().filter(|p| keep(p)))
+        };
         if points().next().is_none() {
             return Err(PlotError::Empty(self.title.clone()));
         }
@@ -228,6 +247,7 @@ impl LineChart {
             .y_desc(&self.y_label)
             .label_style(("sans-serif", 14))
             .axis_desc_style(("sans-serif", 16))
+            .x_label_formatter(&|v| axis_number(*v))
             .y_label_formatter(&|v| axis_number(*v))
             .draw()
             .map_err(|e| self.draw_error(e))?;
@@ -240,19 +260,57 @@ impl LineChart {
             } else {
                 chart.draw_series(LineSeries::new(pts, style))
             };
+            // The legend's sample: solid, or dashed as the line.
+            let (dash, gap) = if line.dashed { (6, 4) } else { (22, 0) };
             series
                 .map_err(|e| self.draw_error(e))?
                 .label(line.name.clone())
-                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 22, y)], style));
+                .legend(move |(x, y)| {
+                    plotters::element::DashedPathElement::new(
+                        vec![(x, y), (x + 22, y)],
+                        dash,
+                        gap,
+                        style,
+                    )
+                });
         }
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(self.legend_position())
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK)
             .label_font(("sans-serif", 14))
             .draw()
             .map_err(|e| self.draw_error(e))
+    }
+}
+
+impl LineChart {
+    /// The legend goes where the lines end low if they end high (a rising
+    /// accuracy), else in the upper right corner (a falling loss).
+    fn legend_position(&self) -> SeriesLabelPosition {
+        let ends: Vec<f64> = self
+            .lines
+            .iter()
+            .filter_map(|l| l.points.iter().rev().find(|p| p.1.is_finite()).map(|p| p.1))
+            .collect();
+        let all = self
+            .lines
+            .iter()
+            .flat_map(|l| &l.points)
+            .map(|p| p.1)
+            .filter(|y| y.is_finite());
+        let (lo, hi) = bounds(all);
+        let mid = if self.is_log() && lo > 0.0 {
+            (lo * hi).sqrt()
+        } else {
+            (lo + hi) / 2.0
+        };
+        if !ends.is_empty() && ends.iter().all(|&e| e > mid) {
+            SeriesLabelPosition::LowerRight
+        } else {
+            SeriesLabelPosition::UpperRight
+        }
     }
 }
 
@@ -269,7 +327,9 @@ fn write(path: &Path, svg: &str) -> Result<(), PlotError> {
 
 /// The smallest and largest value (`(inf, -inf)` for none).
 fn bounds(values: impl Iterator<Item = f64>) -> (f64, f64) {
-    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| (lo.min(v), hi.max(v)))
+    values.fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+        (lo.min(v), hi.max(v))
+    })
 }
 
 /// A range a little wider than the data (a decade's tenth on a log axis), and
@@ -311,7 +371,8 @@ pub fn history(history: &History, title: &str) -> Result<String, PlotError> {
     let (w, h) = (800, 360);
     let mut svg = String::new();
     {
-        let root = SVGBackend::with_string(&mut svg, (w, h * charts.len() as u32)).into_drawing_area();
+        let root =
+            SVGBackend::with_string(&mut svg, (w, h * charts.len() as u32)).into_drawing_area();
         let areas = root.split_evenly((charts.len(), 1));
         for (chart, area) in charts.iter().zip(&areas) {
             chart.draw_on(area)?;
@@ -336,7 +397,10 @@ pub fn save_history(h: &History, title: &str, path: impl AsRef<Path>) -> Result<
 /// against the epoch (from 1).
 pub fn history_charts(history: &History, title: &str) -> Vec<LineChart> {
     let epochs = |v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter().enumerate().map(|(i, &y)| ((i + 1) as f64, y)).collect()
+        v.iter()
+            .enumerate()
+            .map(|(i, &y)| ((i + 1) as f64, y))
+            .collect()
     };
     history
         .series()
@@ -363,9 +427,13 @@ pub fn depth_profile<'a>(
     title: &str,
     configurations: impl IntoIterator<Item = (&'a str, &'a [f64])>,
 ) -> Result<LineChart, PlotError> {
-    let mut chart = LineChart::new(title, "layer (1 = first)", "gradient norm ||dL/dW||").scale(Scale::Log);
+    let mut chart =
+        LineChart::new(title, "layer (1 = first)", "gradient norm ||dL/dW||").scale(Scale::Log);
     for (name, norms) in configurations {
-        chart = chart.series(name, norms.iter().enumerate().map(|(i, &n)| ((i + 1) as f64, n)));
+        chart = chart.series(
+            name,
+            norms.iter().enumerate().map(|(i, &n)| ((i + 1) as f64, n)),
+        );
     }
     Ok(chart)
 }
@@ -378,10 +446,16 @@ pub fn depth_profile<'a>(
 /// [`PlotError::Empty`] if the history holds no snapshot.
 pub fn gradients_over_training(history: &History, title: &str) -> Result<LineChart, PlotError> {
     let snaps = history.gradients();
-    let first = snaps.first().ok_or_else(|| PlotError::Empty(title.to_string()))?;
+    let first = snaps
+        .first()
+        .ok_or_else(|| PlotError::Empty(title.to_string()))?;
     let mut chart = LineChart::new(title, "step", "gradient norm").scale(Scale::Log);
     for (j, (name, _)) in first.norms.iter().enumerate() {
-        if !name.rsplit('.').next().is_some_and(|s| s.starts_with("weight")) {
+        if !name
+            .rsplit('.')
+            .next()
+            .is_some_and(|s| s.starts_with("weight"))
+        {
             continue;
         }
         let points = snaps

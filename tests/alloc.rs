@@ -432,8 +432,90 @@ fn call_counts_by_hand() -> Check {
     expect("hand count, forward at 6", gemm_calls_forward(6, &LARGE), 0)
 }
 
+/// The data loader: after the first epoch has sized its buffers, a whole epoch
+/// (the shuffle and every minibatch gathered) allocates nothing, for rows and for
+/// sequences.
+fn loader_epochs() -> Check {
+    use gradnet::data::{Dataset, Loader};
+    use gradnet::{Seq, SeqClasses};
+    let x = Batch::<f32, 8>::zeros(100);
+    let data = Dataset::new(x, (0..100).map(|i| i % 3).collect::<Vec<usize>>()).unwrap();
+    let mut loader = Loader::new(16).unwrap().shuffle(1);
+    let epoch = |l: &mut Loader<_, _>| {
+        l.start_epoch(data.len());
+        let mut rows = 0;
+        while let Some((xb, _)) = l.next_batch(&data) {
+            rows += Batch::rows(xb);
+        }
+        rows
+    };
+    epoch(&mut loader);
+    let (n, rows) = counted(|| epoch(&mut loader));
+    expect("an epoch of row batches", n, 0)?;
+    expect("rows seen", rows, 100)?;
+
+    let s = Seq::<f32, 4>::zeros(5, 30);
+    let c = SeqClasses::from_time_major(vec![0; 150], 5).unwrap();
+    let seqs = Dataset::new(s, c).unwrap();
+    let mut loader = Loader::new(8).unwrap().shuffle(2);
+    let epoch = |l: &mut Loader<_, _>| {
+        l.start_epoch(seqs.len());
+        while l.next_batch(&seqs).is_some() {}
+    };
+    epoch(&mut loader);
+    let (n, ()) = counted(|| epoch(&mut loader));
+    expect("an epoch of sequence batches", n, 0)
+}
+
+/// `fit` adds nothing per step to the step's own zero: a fit of twice the steps
+/// per epoch (twice the data) allocates as often as one of half (the per-epoch
+/// history and values, the buffers sized once), give or take the formatting. Cross-entropy network with
+/// batch norm and dropout, a metric, validation and a gradient report per epoch.
+fn fit_allocates_nothing_per_step() -> Check {
+    use gradnet::data::Dataset;
+    use gradnet::fit::{Trainer, Verbosity};
+    use gradnet::metrics::{Accuracy, TopK};
+    let run = |rows: usize| {
+        let data = Dataset::new(
+            Batch::<f32, 6>::zeros(rows),
+            (0..rows).map(|i| i % 3).collect::<Vec<usize>>(),
+        )
+        .unwrap();
+        let val = data.subset(&[0, 1, 2, 3]).unwrap();
+        let mut net = Norms::<f32>::new(&mut seeded(0));
+        let mut opt = SgdConfig::new(0.01).build().unwrap();
+        let mut trainer = Trainer::new(3, 8)
+            .metric(Accuracy)
+            .metric(TopK(2))
+            .gradient_report_every((rows / 8) as u64)
+            .verbosity(Verbosity::Quiet);
+        // Everything is built: count the fit alone.
+        counted(|| {
+            trainer
+                .fit_validated(&mut net, &mut opt, &data, &val)
+                .unwrap()
+        })
+        .0
+    };
+    // 24 more steps: one allocation per step would add 24. The formatting of the
+    // epochs' values (their digits) may differ by a few reallocations.
+    let (short, long) = (run(64), run(128));
+    if long.abs_diff(short) <= 4 {
+        Ok(())
+    } else {
+        Err(format!(
+            "a fit of 48 steps allocates {long} times, one of 24 steps {short} times"
+        ))
+    }
+}
+
 fn main() {
-    let checks: [NamedCheck; 7] = [
+    let checks: [NamedCheck; 9] = [
+        (
+            "fit_allocates_nothing_per_step",
+            fit_allocates_nothing_per_step,
+        ),
+        ("loader_epochs", loader_epochs),
         ("call_counts_by_hand", call_counts_by_hand),
         ("gemm_allocates_once_per_call", gemm_allocates_once_per_call),
         ("small_mlp_training", small_mlp_training),

@@ -170,28 +170,72 @@ mod tests {
         let short = good.rsplit_once(',').unwrap().0.to_owned();
         let err = parse(format!("{good}\n{short}\n").as_bytes()).unwrap_err();
         assert!(
-            matches!(err, DigitsError::Data(DataError::RowWidth { line: 2, expected: 65, found: 64 })),
+            matches!(
+                err,
+                DigitsError::Data(DataError::RowWidth {
+                    line: 2,
+                    expected: 65,
+                    found: 64
+                })
+            ),
             "{err}"
         );
         let bad = good.replacen("1", "x", 1);
         let err = parse(format!("{good}\n{good}\n{bad}").as_bytes()).unwrap_err();
         assert!(
-            matches!(err, DigitsError::Data(DataError::NotANumber { line: 3, column: 2, .. })),
+            matches!(
+                err,
+                DigitsError::Data(DataError::NotANumber {
+                    line: 3,
+                    column: 2,
+                    ..
+                })
+            ),
             "{err}"
         );
         let big = good.replacen("1", "17", 1);
         let err = parse(big.as_bytes()).unwrap_err();
-        assert!(matches!(err, DigitsError::BadPixel { line: 1, column: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DigitsError::BadPixel {
+                    line: 1,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let half = good.replacen("1", "1.5", 1);
         let err = parse(half.as_bytes()).unwrap_err();
-        assert!(matches!(err, DigitsError::BadPixel { line: 1, column: 2, .. }), "{err}");
+        assert!(
+            matches!(
+                err,
+                DigitsError::BadPixel {
+                    line: 1,
+                    column: 2,
+                    ..
+                }
+            ),
+            "{err}"
+        );
         let label = format!("{short},10");
         let err = parse(label.as_bytes()).unwrap_err();
         assert!(
-            matches!(err, DigitsError::Data(DataError::BadClass { line: 1, column: 65, .. })),
+            matches!(
+                err,
+                DigitsError::Data(DataError::BadClass {
+                    line: 1,
+                    column: 65,
+                    ..
+                })
+            ),
             "{err}"
         );
-        assert!(matches!(parse(b""), Err(DigitsError::Data(DataError::Empty))));
+        assert!(matches!(
+            parse(b""),
+            Err(DigitsError::Data(DataError::Empty))
+        ));
     }
 
     #[test]
@@ -214,11 +258,16 @@ mod tests {
         let (full, part) = (d.class_counts(), test.class_counts());
         for c in 0..CLASSES {
             let share = 360.0 * full[c] as f64 / 1797.0;
-            assert!((part[c] as f64 - share).abs() < 1.0, "class {c}: {} vs {share}", part[c]);
+            assert!(
+                (part[c] as f64 - share).abs() < 1.0,
+                "class {c}: {} vs {share}",
+                part[c]
+            );
         }
         // Every varying pixel has mean 0 over the training part.
         for j in 0..PIXELS {
-            let mean = train.x().iter_rows().map(|r| f64::from(r[j])).sum::<f64>() / train.len() as f64;
+            let mean =
+                train.x().iter_rows().map(|r| f64::from(r[j])).sum::<f64>() / train.len() as f64;
             assert!(mean.abs() < 1e-5, "pixel {j}: mean {mean}");
         }
     }

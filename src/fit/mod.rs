@@ -165,8 +165,7 @@ impl EarlyStopping {
     }
 }
 
-type Metrics<T, N> =
-    Vec<Box<dyn Metric<<N as Network<T>>::Output, <N as Network<T>>::Target>>>;
+type Metrics<T, N> = Vec<Box<dyn Metric<<N as Network<T>>::Output, <N as Network<T>>::Target>>>;
 
 /// A configured training run: build it, then [`Trainer::fit`] a network.
 pub struct Trainer<T: Real, N: Network<T>, O> {
@@ -366,10 +365,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                 .map(|m| (m.name(), m.higher_is_better())),
         );
         if validated {
-            let val: Vec<_> = out
-                .iter()
-                .map(|(n, h)| (format!("val_{n}"), *h))
-                .collect();
+            let val: Vec<_> = out.iter().map(|(n, h)| (format!("val_{n}"), *h)).collect();
             out.extend(val);
         }
         out
@@ -423,8 +419,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
         *loader.rng_mut() = state.epoch_rng.clone();
         let mut grads = net.zero_grads();
         let mut report = GradientReport::with_thresholds(self.thresholds)?;
-        let mut progress =
-            progress::Progress::new(self.verbosity, self.log.take(), self.epochs);
+        let mut progress = progress::Progress::new(self.verbosity, self.log.take(), self.epochs);
         if self.summary {
             progress.message(&net.summary().to_string());
         }
@@ -517,7 +512,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                 state.history.push(name, v);
             }
             let summary = progress::pairs(directions.iter().map(|(n, _)| n.as_str()).zip(values));
-            progress.end_epoch(epoch, state.batch - first_batch, &summary);
+            progress.end_epoch(state.batch - first_batch, &summary);
 
             // Early stopping.
             let mut early_stop = false;
@@ -643,7 +638,12 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
             }
         }
         let mut out = vec![loss_sum / rows];
-        out.extend(self.metrics.iter().zip(sums.iter()).map(|(m, s)| m.value(s)));
+        out.extend(
+            self.metrics
+                .iter()
+                .zip(sums.iter())
+                .map(|(m, s)| m.value(s)),
+        );
         Ok(out)
     }
 

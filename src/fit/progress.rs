@@ -11,8 +11,12 @@ pub enum Verbosity {
     /// A progress bar when standard output is a terminal, else one line per epoch.
     #[default]
     Auto,
-    /// A progress bar per epoch (epoch, batch, loss, metrics, steps/s, time left),
-    /// on standard error.
+    /// A progress bar when standard output is a terminal, else nothing (for runs
+    /// of many short fits).
+    Terminal,
+    /// A progress bar over the whole fit, on standard error: the epoch, the batch,
+    /// the loss and metrics (of the epoch so far), the last epoch's values,
+    /// steps/s and the time left; one line with the last epoch's values at the end.
     Bar,
     /// One plain line per epoch.
     Lines,
@@ -43,7 +47,7 @@ pub(crate) fn pairs<'a>(values: impl IntoIterator<Item = (&'a str, f64)>) -> Str
 }
 
 enum Mode {
-    Bar(Option<ProgressBar>),
+    Bar(ProgressBar),
     Lines,
     Quiet,
 }
@@ -53,56 +57,39 @@ pub(crate) struct Progress {
     mode: Mode,
     out: Box<dyn Write>,
     epochs: usize,
+    epoch: usize,
     epoch_start: Instant,
-    steps_in_epoch: usize,
+    last_epoch: String,
 }
 
 impl Progress {
     pub(crate) fn new(verbosity: Verbosity, out: Option<Box<dyn Write>>, epochs: usize) -> Self {
+        let terminal = out.is_none() && std::io::stdout().is_terminal();
         let mode = match verbosity {
-            Verbosity::Auto if out.is_none() && std::io::stdout().is_terminal() => {
-                Mode::Bar(None)
-            }
-            Verbosity::Bar => Mode::Bar(None),
+            Verbosity::Auto | Verbosity::Terminal if terminal => Mode::Bar(bar()),
+            Verbosity::Bar => Mode::Bar(bar()),
             Verbosity::Auto | Verbosity::Lines => Mode::Lines,
-            Verbosity::Quiet => Mode::Quiet,
+            Verbosity::Terminal | Verbosity::Quiet => Mode::Quiet,
         };
         Progress {
             mode,
             out: out.unwrap_or_else(|| Box::new(std::io::stdout())),
             epochs,
+            epoch: 0,
             epoch_start: Instant::now(),
-            steps_in_epoch: 0,
+            last_epoch: String::new(),
         }
     }
 
     /// A line outside the bar (a summary, a flag).
     pub(crate) fn message(&mut self, text: &str) {
         match &self.mode {
-            Mode::Bar(Some(bar)) => bar.println(text),
-            Mode::Bar(None) | Mode::Lines => {
+            Mode::Bar(bar) => bar.println(text),
+            Mode::Lines => {
                 // Progress output is best effort: a closed pipe must not stop training.
                 let _ = writeln!(self.out, "{text}");
             }
             Mode::Quiet => {}
-        }
-    }
-
-    pub(crate) fn start_epoch(&mut self, epoch: usize, batches: usize, done: usize) {
-        self.epoch_start = Instant::now();
-        self.steps_in_epoch = 0;
-        if let Mode::Bar(bar) = &mut self.mode {
-            let b = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
-            let style = ProgressStyle::with_template(
-                "{prefix} [{bar:25}] {pos}/{len} {msg} {per_sec} eta {eta}",
-            )
-            .expect("a valid template")
-            .progress_chars("=> ");
-            b.set_style(style);
-            b.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
-            b.set_position(done as u64);
-            b.reset_eta();
-            *bar = Some(b);
         }
     }
 
@@ -111,42 +98,72 @@ impl Progress {
         matches!(self.mode, Mode::Bar(_))
     }
 
+    /// The start of an epoch of `batches` batches, `done` of them already done (a
+    /// resumed epoch).
+    pub(crate) fn start_epoch(&mut self, epoch: usize, batches: usize, done: usize) {
+        self.epoch = epoch;
+        self.epoch_start = Instant::now();
+        if let Mode::Bar(bar) = &self.mode {
+            let total = (self.epochs * batches) as u64;
+            if bar.length() != Some(total) {
+                bar.set_length(total);
+                bar.set_position((epoch * batches + done) as u64);
+                bar.reset_eta();
+            }
+            bar.set_prefix(format!("epoch {}/{}", epoch + 1, self.epochs));
+        }
+    }
+
     pub(crate) fn batch(&mut self, loss: f64, metrics: &str) {
-        if let Mode::Bar(Some(bar)) = &self.mode {
-            bar.set_message(format!("loss {}  {metrics}", number(loss)));
+        if let Mode::Bar(bar) = &self.mode {
+            let last = if self.last_epoch.is_empty() {
+                String::new()
+            } else {
+                format!(" | last epoch: {}", self.last_epoch)
+            };
+            bar.set_message(format!("loss {}  {metrics}{last}", number(loss)));
             bar.inc(1);
         }
     }
 
-    pub(crate) fn end_epoch(&mut self, epoch: usize, steps: usize, summary: &str) {
-        self.steps_in_epoch = steps;
+    pub(crate) fn end_epoch(&mut self, steps: usize, summary: &str) {
         let secs = self.epoch_start.elapsed().as_secs_f64();
-        let rate = self.steps_in_epoch as f64 / secs.max(1e-9);
-        let line = format!(
-            "epoch {}/{}: {summary}  ({secs:.2} s, {rate:.0} steps/s)",
-            epoch + 1,
-            self.epochs
-        );
-        match &mut self.mode {
-            Mode::Bar(bar) => {
-                if let Some(b) = bar.take() {
-                    b.finish_and_clear();
-                }
-                eprintln!("{line}");
-            }
-            Mode::Lines => {
-                let _ = writeln!(self.out, "{line}");
-            }
-            Mode::Quiet => {}
+        let rate = steps as f64 / secs.max(1e-9);
+        self.last_epoch = summary.to_string();
+        if let Mode::Lines = self.mode {
+            let _ = writeln!(
+                self.out,
+                "epoch {}/{}: {summary}  ({secs:.2} s, {rate:.0} steps/s)",
+                self.epoch + 1,
+                self.epochs
+            );
         }
     }
 
     pub(crate) fn finish(&mut self) {
-        if let Mode::Bar(bar) = &mut self.mode {
-            if let Some(b) = bar.take() {
-                b.finish_and_clear();
+        if let Mode::Bar(bar) = &self.mode {
+            bar.finish_and_clear();
+            if !self.last_epoch.is_empty() {
+                eprintln!(
+                    "epoch {}/{}: {}",
+                    self.epoch + 1,
+                    self.epochs,
+                    self.last_epoch
+                );
             }
         }
         let _ = self.out.flush();
     }
+}
+
+/// A bar on standard error.
+fn bar() -> ProgressBar {
+    let b = ProgressBar::with_draw_target(Some(0), ProgressDrawTarget::stderr());
+    let style = ProgressStyle::with_template(
+        "{prefix} [{bar:25}] {pos}/{len} {msg} ({per_sec}, eta {eta})",
+    )
+    .expect("a valid template")
+    .progress_chars("=> ");
+    b.set_style(style);
+    b
 }

@@ -125,7 +125,10 @@ fn parse_list(key: &str, text: &str) -> Result<Vec<f64>, FitError> {
         return Ok(Vec::new());
     }
     text.split(',')
-        .map(|v| v.parse().map_err(|_| bad(key, &format!("cannot parse {v:?}"))))
+        .map(|v| {
+            v.parse()
+                .map_err(|_| bad(key, &format!("cannot parse {v:?}")))
+        })
         .collect()
 }
 
@@ -194,7 +197,13 @@ impl<N> FitState<N> {
             let norms: Vec<f64> = g.norms.iter().map(|&(_, v)| v).collect();
             put(
                 &format!("gradient.{i}"),
-                format!("{};{};{flags};{};{}", g.step, g.epoch, names.join(","), list(&norms)),
+                format!(
+                    "{};{};{flags};{};{}",
+                    g.step,
+                    g.epoch,
+                    names.join(","),
+                    list(&norms)
+                ),
             );
         }
         let e = &self.early;
