@@ -4,9 +4,9 @@
 //!
 //! A metric accumulates sums over the batches of an epoch ([`Metric::update`]) and
 //! gives its value over all of them ([`Metric::value`]), so it does not depend on
-//! how the epoch was cut into batches. Its accumulated sums are its
-//! [`Metric::state`], which a checkpoint keeps so that a run resumed within an
-//! epoch gives the same value as one never stopped.
+//! how the epoch was cut into batches. The sums live in a vector of f64 the caller
+//! keeps, which a checkpoint saves, so that a fit resumed within an epoch gives the
+//! same value as one never stopped.
 //!
 //! ```
 //! use gradnet::metrics::{Accuracy, Metric, R2};
@@ -129,10 +129,10 @@ fn top_k_hits<O: Rowwise + ?Sized>(k: usize, output: &O, target: &[usize]) -> [f
     let mut hits = 0usize;
     for (row, &class) in output.values().chunks_exact(O::WIDTH).zip(target) {
         if let Some(&mine) = row.get(class) {
-            // Ranks above the target's logit; a NaN logit never ranks above it, a
-            // NaN target logit is never a hit.
-            let above = row.iter().filter(|&&v| !(v <= mine)).count();
-            hits += usize::from(above < k && mine == mine);
+            // Logits above the target's; a NaN logit never ranks above it, a NaN
+            // target logit is never a hit.
+            let above = row.iter().filter(|&&v| v > mine).count();
+            hits += usize::from(above < k && !mine.as_f64().is_nan());
         }
     }
     [hits as f64, target.len() as f64]

@@ -85,7 +85,10 @@ fn trainer_for(epochs: usize) -> Trainer<f64, Clf<f64>, Adam<f64>> {
         .seed(SEED)
         .metric(Accuracy)
         .metric(TopK(2))
-        .schedule(CosineAnnealingLr::new(0.01, EPOCHS, 0.0).unwrap(), ScheduleStep::Epoch)
+        .schedule(
+            CosineAnnealingLr::new(0.01, EPOCHS, 0.0).unwrap(),
+            ScheduleStep::Epoch,
+        )
         .verbosity(Verbosity::Quiet)
 }
 
@@ -125,12 +128,20 @@ fn fit_equals_the_hand_written_loop_bit_for_bit() {
         losses.push(sum / rows);
     }
     assert_eq!(params(&net), params(&by_hand));
-    let fitted: Vec<u64> = history.get("loss").unwrap().iter().map(|v| v.to_bits()).collect();
+    let fitted: Vec<u64> = history
+        .get("loss")
+        .unwrap()
+        .iter()
+        .map(|v| v.to_bits())
+        .collect();
     let hand: Vec<u64> = losses.iter().map(|v| v.to_bits()).collect();
     assert_eq!(fitted, hand);
     let acc = history.get("accuracy").unwrap();
     let top2 = history.get("top2_accuracy").unwrap();
-    assert!(acc.iter().zip(top2).all(|(a, t)| (0.0..=1.0).contains(a) && t >= a));
+    assert!(acc
+        .iter()
+        .zip(top2)
+        .all(|(a, t)| (0.0..=1.0).contains(a) && t >= a));
 }
 
 /// Keeps the parameters after every epoch.
@@ -170,7 +181,11 @@ fn early_stopping_restores_the_best_epochs_weights() {
         history.stop_reason(),
         history.epochs()
     );
-    assert_eq!(history.epochs(), best + 4, "3 epochs of patience after the best");
+    assert_eq!(
+        history.epochs(),
+        best + 4,
+        "3 epochs of patience after the best"
+    );
     let snaps = snaps.borrow();
     assert_ne!(snaps[best], *snaps.last().unwrap());
     assert_eq!(params(&net), snaps[best]);
@@ -189,7 +204,11 @@ fn a_diverging_fit_returns_its_history_with_the_reason() {
     let StopReason::Diverged { epoch, .. } = history.stop_reason() else {
         unreachable!()
     };
-    assert_eq!(history.epochs(), *epoch, "every epoch before the failing one");
+    assert_eq!(
+        history.epochs(),
+        *epoch,
+        "every epoch before the failing one"
+    );
 }
 
 /// A writer into a shared buffer.
@@ -222,7 +241,10 @@ fn a_run_not_on_a_terminal_prints_one_line_per_epoch() {
     assert_eq!(lines.len(), 3, "{text}");
     for (i, l) in lines.iter().enumerate() {
         assert!(l.starts_with(&format!("epoch {}/3: loss ", i + 1)), "{l}");
-        assert!(l.contains(" accuracy ") && l.contains("val_loss") && l.contains("steps/s"), "{l}");
+        assert!(
+            l.contains(" accuracy ") && l.contains("val_loss") && l.contains("steps/s"),
+            "{l}"
+        );
     }
 
     let quiet = Shared::default();
@@ -244,12 +266,18 @@ fn settings_that_cannot_run_are_errors_before_any_step() {
         .verbosity(Verbosity::Quiet)
         .fit(&mut net, &mut adam(), &data)
         .unwrap_err();
-    assert!(matches!(&err, FitError::UnknownSeries { name, known } if name == "val_accuracy" && known == &["loss"]), "{err}");
+    assert!(
+        matches!(&err, FitError::UnknownSeries { name, known } if name == "val_accuracy" && known == &["loss"]),
+        "{err}"
+    );
     let err = Trainer::new(3, 0)
         .verbosity(Verbosity::Quiet)
         .fit(&mut net, &mut adam(), &data)
         .unwrap_err();
-    assert!(matches!(err, FitError::Data(gradnet::data::DataError::ZeroBatchSize)));
+    assert!(matches!(
+        err,
+        FitError::Data(gradnet::data::DataError::ZeroBatchSize)
+    ));
     assert_eq!(params(&net), before);
 }
 
@@ -361,12 +389,15 @@ fn the_best_checkpoint_holds_the_best_epoch() {
         .unwrap();
     let acc = history.get("val_accuracy").unwrap();
     // The first epoch reaching the maximum (later ties do not count as better).
-    let best = (0..acc.len()).find(|&i| acc[i] == acc.iter().cloned().fold(f64::MIN, f64::max)).unwrap();
+    let best = (0..acc.len())
+        .find(|&i| acc[i] == acc.iter().cloned().fold(f64::MIN, f64::max))
+        .unwrap();
     let mut loaded = Clf::<f64>::new(&mut seeded(0));
     let mut opt = adam();
     let mut rngs = [seeded(0), seeded(0)];
     let [a, b] = &mut rngs;
-    gradnet::persist::load_checkpoint(ckpt.best_path(), &mut loaded, &mut opt, &mut [a, b]).unwrap();
+    gradnet::persist::load_checkpoint(ckpt.best_path(), &mut loaded, &mut opt, &mut [a, b])
+        .unwrap();
     assert_eq!(params(&loaded), snaps.borrow()[best]);
     assert!(!ckpt.last_path().exists());
     std::fs::remove_dir_all(&dir).unwrap();
@@ -377,21 +408,30 @@ fn regression_metrics_and_a_batch_schedule() {
     let mut rng = seeded(13);
     let mut x = Batch::<f64, 2>::zeros(128);
     gradnet::rng::fill_uniform(x.as_mut_slice(), -1.0, 1.0, &mut rng).unwrap();
-    let y: Vec<f64> = x.iter_rows().map(|r| (r[0] * 2.0).sin() + r[1] * r[1]).collect();
+    let y: Vec<f64> = x
+        .iter_rows()
+        .map(|r| (r[0] * 2.0).sin() + r[1] * r[1])
+        .collect();
     let data = Dataset::new(x, Batch::<f64, 1>::from_vec(y).unwrap()).unwrap();
     let mut net = Reg::<f64>::new(&mut seeded(14));
     let mut opt: Adam<f64> = AdamConfig::default().lr(0.02).build().unwrap();
     let history = Trainer::new(60, 16)
         .metric(Mse)
         .metric(R2)
-        .schedule(CosineAnnealingLr::new(0.02, 60 * 8, 0.0).unwrap(), ScheduleStep::Batch)
+        .schedule(
+            CosineAnnealingLr::new(0.02, 60 * 8, 0.0).unwrap(),
+            ScheduleStep::Batch,
+        )
         .validation_split(0.25)
         .verbosity(Verbosity::Quiet)
         .fit(&mut net, &mut opt, &data)
         .unwrap();
     // The loss of an MSE network is its MSE metric on the validation data
     // (evaluation mode, no dropout), up to rounding.
-    let (l, m) = (history.last("val_loss").unwrap(), history.last("val_mse").unwrap());
+    let (l, m) = (
+        history.last("val_loss").unwrap(),
+        history.last("val_mse").unwrap(),
+    );
     assert!((l - m).abs() <= 1e-12 * l.max(1e-300), "{l} vs {m}");
     // R^2 is 1 - MSE / Var(y) on the validation part (the last quarter).
     let (_, val) = data.split_last(0.25).unwrap();
@@ -399,9 +439,15 @@ fn regression_metrics_and_a_batch_schedule() {
     let mean = ys.iter().sum::<f64>() / ys.len() as f64;
     let var = ys.iter().map(|y| (y - mean).powi(2)).sum::<f64>() / ys.len() as f64;
     let r2 = history.last("val_r2").unwrap();
-    assert!((r2 - (1.0 - m / var)).abs() < 1e-9, "{r2} vs {}", 1.0 - m / var);
+    assert!(
+        (r2 - (1.0 - m / var)).abs() < 1e-9,
+        "{r2} vs {}",
+        1.0 - m / var
+    );
     assert!(r2 > 0.8, "{history}");
     // The batch schedule ran to its end: the last step's rate.
-    let last = CosineAnnealingLr::new(0.02, 60 * 8, 0.0).unwrap().lr_at(60 * 6 - 1);
+    let last = CosineAnnealingLr::new(0.02, 60 * 8, 0.0)
+        .unwrap()
+        .lr_at(60 * 6 - 1);
     assert_eq!(opt.learning_rate(), last);
 }

@@ -41,7 +41,10 @@ fn parse(svg: &str) -> (Vec<String>, usize) {
 fn history() -> gradnet::fit::History {
     let mut x = Batch::<f64, 2>::zeros(64);
     gradnet::rng::fill_normal(x.as_mut_slice(), 0.0, 1.0, &mut seeded(0)).unwrap();
-    let y: Vec<usize> = x.iter_rows().map(|r| usize::from(r[0] * r[1] > 0.0)).collect();
+    let y: Vec<usize> = x
+        .iter_rows()
+        .map(|r| usize::from(r[0] * r[1] > 0.0))
+        .collect();
     let data = Dataset::new(x, y).unwrap();
     let mut net = Small::<f64>::new(&mut seeded(1));
     let mut opt = AdamConfig::default().lr(0.05).build().unwrap();
@@ -59,7 +62,13 @@ fn the_history_plot_has_train_and_validation_curves_of_each_quantity() {
     let h = history();
     let svg = plot::history(&h, "xor-ish").unwrap();
     let (texts, lines) = parse(&svg);
-    for want in ["train loss", "validation loss", "train accuracy", "validation accuracy", "epoch"] {
+    for want in [
+        "train loss",
+        "validation loss",
+        "train accuracy",
+        "validation accuracy",
+        "epoch",
+    ] {
         assert!(texts.iter().any(|t| t == want), "no {want:?} in {texts:?}");
     }
     assert!(texts.iter().any(|t| t == "xor-ish: loss"));
@@ -67,21 +76,31 @@ fn the_history_plot_has_train_and_validation_curves_of_each_quantity() {
     assert_eq!(lines, 2);
     let charts = plot::history_charts(&h, "t");
     assert_eq!(charts.len(), 2);
-    assert_eq!(charts[0].names().collect::<Vec<_>>(), ["train loss", "validation loss"]);
+    assert_eq!(
+        charts[0].names().collect::<Vec<_>>(),
+        ["train loss", "validation loss"]
+    );
 }
 
 #[test]
 fn the_depth_profile_is_one_line_per_configuration_on_a_log_axis() {
     let sigmoid: Vec<f64> = (0..10).map(|l| 10f64.powi(l - 10)).collect();
-    let relu = vec![0.5; 10];
-    let chart = plot::depth_profile("gradient norm by depth", [("sigmoid", &sigmoid[..]), ("relu", &relu[..])]).unwrap();
+    let relu = [0.5; 10];
+    let chart = plot::depth_profile(
+        "gradient norm by depth",
+        [("sigmoid", &sigmoid[..]), ("relu", &relu[..])],
+    )
+    .unwrap();
     assert!(chart.is_log());
     let svg = chart.to_svg().unwrap();
     let (texts, lines) = parse(&svg);
     assert_eq!(lines, 2);
     assert!(texts.iter().any(|t| t == "sigmoid") && texts.iter().any(|t| t == "relu"));
     assert!(texts.iter().any(|t| t == "layer (1 = first)"));
-    assert!(texts.iter().any(|t| t.contains("e-")), "log-axis labels: {texts:?}");
+    assert!(
+        texts.iter().any(|t| t.contains("e-")),
+        "log-axis labels: {texts:?}"
+    );
 }
 
 #[test]

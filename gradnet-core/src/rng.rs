@@ -99,7 +99,12 @@ pub fn fill_normal<T: Real>(out: &mut [T], mean: f64, std: f64, rng: &mut Seeded
 ///
 /// # Errors
 /// As [`uniform`]; nothing is written then.
-pub fn fill_uniform<T: Real>(out: &mut [T], low: f64, high: f64, rng: &mut SeededRng) -> Result<()> {
+pub fn fill_uniform<T: Real>(
+    out: &mut [T],
+    low: f64,
+    high: f64,
+    rng: &mut SeededRng,
+) -> Result<()> {
     check_uniform(low, high)?;
     for v in out {
         *v = T::of(draw_uniform(rng, low, high));
