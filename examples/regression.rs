@@ -80,13 +80,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut net = Friedman::<f32>::new(&mut seeded(seed));
     let mut opt = AdamConfig::default().lr(LR).build()?;
+    let schedule = CosineAnnealingLr::new(LR, epochs, 0.0)?;
     let history = Trainer::new(epochs, BATCH)
         .seed(seed)
         .print_summary(true)
-        .schedule(
-            CosineAnnealingLr::new(LR, epochs, 0.0)?,
-            ScheduleStep::Epoch,
-        )
+        .schedule(schedule, ScheduleStep::Epoch)
         .metric(Mae)
         .metric(R2)
         .validation_split(0.2)
