@@ -12,7 +12,16 @@ use gradnet::prelude::*;
 macro_rules! gradient_check {
     ($net:ident, $ws:ident, $x:expr, $target:expr, $seed:expr) => {{
         let mut rng = seeded($seed);
-        let net = $net::<f64>::new(&mut rng);
+        let mut net = $net::<f64>::new(&mut rng);
+        // Residual scales start at 0, which would leave their blocks' gradients
+        // zero: check them switched on.
+        let mut k = 0.0;
+        net.visit_values_mut(&mut |name, v| {
+            if name.ends_with("alpha") {
+                k += 1.0;
+                v[0] = 0.9 - 0.35 * k;
+            }
+        });
         let x: Batch<f64, { $net::INPUT }> = $x;
         let target = $target;
         // Every evaluation gets a workspace with the same dropout seed: the same masks.
@@ -181,10 +190,11 @@ network! {
 }
 
 network! {
-    /// A residual block right at the input, so the input's gradient has two paths.
+    /// A residual block right at the input, so the input's gradient has two paths;
+    /// a plain sum, without the learnable scale.
     struct SkipAtInput {
         input: 3,
-        residual {
+        residual(rezero = false) {
             dense(3),
             tanh,
         },
@@ -229,9 +239,12 @@ fn parameter_names_follow_pytorch() {
             "3.2.0.bias",
             "3.2.1.weight",
             "3.2.1.bias",
+            "3.2.alpha",
+            "3.alpha",
             "4.weight",
             "7.1.weight",
             "7.1.bias",
+            "7.alpha",
             "8.weight",
             "8.bias",
         ]
@@ -360,6 +373,7 @@ fn repeat_gradients_and_names() {
             "12.0.bias",
             "12.2.weight",
             "12.2.bias",
+            "12.alpha",
             "13.weight",
             "13.bias",
         ]

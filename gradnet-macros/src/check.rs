@@ -490,13 +490,13 @@ impl Walker<'_> {
         ok.then_some(slots)
     }
 
-    pub(crate) fn no_args(&mut self, item: &LayerItem) -> Option<()> {
-        self.bind(item, &[]).map(|_| ())
-    }
-
     pub(crate) fn residual(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
         let (item, width, path, field) = (cx.item, cx.width, cx.path, cx.field);
-        self.no_args(item)?;
+        let slots = self.bind(item, &["rezero"])?;
+        let rezero = match slots[0] {
+            Some(e) => expect_bool(self.cx, e)?,
+            None => true,
+        };
         let Some(block) = &item.block else {
             self.cx.error(
                 item.word.span(),
@@ -528,12 +528,24 @@ impl Walker<'_> {
             );
             return None;
         }
-        let (body, out) = self.seq(
+        let (mut body, out) = self.seq(
             &inner,
             width.clone(),
             &format!("{path}."),
             &field.to_string(),
         );
+        if rezero {
+            // `x + alpha f(x)`, alpha from 0: the block starts as the identity.
+            body.push(Layer {
+                path: path.to_string(),
+                field: format_ident!("{}_alpha", field, span = item.word.span()),
+                span: item.word.span(),
+                in_w: out.clone(),
+                out_w: out.clone(),
+                seq: matches!(self.flow, Flow::Seq),
+                kind: Kind::ReZero,
+            });
+        }
         if self.flow != flow_in {
             let (given, gives) = match flow_in {
                 Flow::Seq => (

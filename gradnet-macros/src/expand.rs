@@ -26,6 +26,7 @@ fn field_layers(layers: &[Layer]) -> Vec<&Layer> {
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
+            | Kind::ReZero
             | Kind::Recurrent(_)
             | Kind::Map(_) => out.push(l),
         }

@@ -140,6 +140,7 @@ impl<'a> Graph<'a> {
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
                 | Kind::Dropout { .. }
+                | Kind::ReZero
                 | Kind::Recurrent(_)
                 | Kind::Map(_) => Op::Field(layer),
             };

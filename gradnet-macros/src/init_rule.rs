@@ -36,6 +36,7 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
+            | Kind::ReZero
             | Kind::Residual { .. } => None,
             // A recurrent layer's gates are sigmoids and tanh, and a map with
             // parameters is a function the rule cannot judge: the search ends there,
@@ -107,6 +108,7 @@ pub(crate) fn resolve_inits(layers: &mut [Layer]) {
                 | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
                 | Kind::Dropout { .. }
+                | Kind::ReZero
                 | Kind::Recurrent(_)
                 | Kind::Map(_) => {
                     it.next();

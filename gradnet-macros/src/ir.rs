@@ -187,6 +187,9 @@ pub enum Kind {
     Residual {
         body: Vec<Layer>,
     },
+    /// The learnable scale that ends a residual block by default (ReZero):
+    /// `alpha * x`, `alpha` starting at 0. Not a word: the residual checker appends it.
+    ReZero,
     Recurrent(Recurrent),
     /// `map(|x; beta = 1.0| ...)`: a function with learnable parameters (a field).
     Map(std::rc::Rc<MapFn>),
@@ -202,6 +205,7 @@ impl Kind {
             | Kind::BatchNorm { .. }
             | Kind::LayerNorm { .. }
             | Kind::Dropout { .. }
+            | Kind::ReZero
             | Kind::Recurrent(_)
             | Kind::Map(_) => true,
         }

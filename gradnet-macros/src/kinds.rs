@@ -343,6 +343,18 @@ pub(crate) fn emit(l: &Layer) -> Emit {
             })
         }
         Kind::Residual { .. } => fieldless("residual".to_string()),
+        Kind::ReZero => Emit {
+            field: Some((
+                quote!(#p::rezero::ReZero<T>),
+                quote_spanned!(span=> #p::rezero::ReZero::new(0.0)),
+            )),
+            params: vec![t("alpha", false)],
+            buffers: Vec::new(),
+            eval_identity: false,
+            random: false,
+            text: "rezero scale (alpha = 0)".to_string(),
+            delegate: false,
+        },
         Kind::Recurrent(r) => recurrent(l, r),
         Kind::Map(m) => {
             let ty = &m.ty;
