@@ -13,8 +13,8 @@ macro_rules! gradient_check {
     ($net:ident, $ws:ident, $x:expr, $target:expr, $seed:expr) => {{
         let mut rng = seeded($seed);
         let mut net = $net::<f64>::new(&mut rng);
-        // Residual scales start at 0, which would leave their blocks' gradients
-        // zero: check them switched on.
+        // ReZero scales start at 0, which would leave their blocks' gradients zero:
+        // check them switched on.
         let mut k = 0.0;
         net.visit_values_mut(&mut |name, v| {
             if name.ends_with("alpha") {
@@ -170,7 +170,7 @@ network! {
         residual {
             dense(6),
             tanh,
-            residual {
+            residual(rezero = true) {
                 dense(6),
                 layer_norm,
                 gelu,
@@ -240,11 +240,9 @@ fn parameter_names_follow_pytorch() {
             "3.2.1.weight",
             "3.2.1.bias",
             "3.2.alpha",
-            "3.alpha",
             "4.weight",
             "7.1.weight",
             "7.1.bias",
-            "7.alpha",
             "8.weight",
             "8.bias",
         ]
@@ -373,7 +371,6 @@ fn repeat_gradients_and_names() {
             "12.0.bias",
             "12.2.weight",
             "12.2.bias",
-            "12.alpha",
             "13.weight",
             "13.bias",
         ]

@@ -119,7 +119,6 @@ fn shapes_follow_pytorch() {
             ("1.bias", Parameter, vec![6]),
             ("4.0.weight", Parameter, vec![6, 6]),
             ("4.0.bias", Parameter, vec![6]),
-            ("4.alpha", Parameter, vec![1]),
             ("5.weight", Parameter, vec![1]),
             ("6.weight", Parameter, vec![4, 6]),
             ("6.bias", Parameter, vec![4]),
@@ -174,7 +173,6 @@ fn summary_lists_every_layer() {
             ("4", "residual", 6, 0),
             ("4.0", "dense(6 -> 6)", 6, 42),
             ("4.1", "tanh", 6, 0),
-            ("4", "rezero scale (alpha = 0)", 6, 1),
             ("5", "prelu", 6, 1),
             ("6", "dense(6 -> 4)", 4, 28),
         ]
@@ -185,7 +183,7 @@ fn summary_lists_every_layer() {
     assert!(text.starts_with("Classifier (3 inputs)"), "{text}");
     assert!(text.contains("weight [6, 3], bias [6]"), "{text}");
     assert!(
-        text.ends_with("total: 108 parameters, 13 buffer values"),
+        text.ends_with("total: 107 parameters, 13 buffer values"),
         "{text}"
     );
 }
@@ -198,9 +196,6 @@ fn eval_mode_gradients_match_finite_differences() {
     let x = x4();
     let t = [0usize, 3, 1, 2];
     let mut net = Classifier::<f64>::new(&mut seeded(5));
-    // The residual scale switched on (at 0 the prelu would see the relu's exact
-    // zeros, its kink).
-    net.l4_alpha.alpha_mut()[0] = 0.6;
     // Running statistics that are not the defaults.
     let mut ws = ClassifierWorkspace::with_seed(3);
     let mut grads = net.zero_grads();

@@ -7,7 +7,7 @@
 //!           dalpha = sum of x dy
 //! ```
 //!
-//! A `residual { ... }` block of `network!` ends in this layer by default, so that
+//! A `residual(rezero = true) { ... }` block of `network!` ends in this layer, so that
 //! the block computes `x + alpha f(x)` and starts as the identity: a residual
 //! network of any depth then starts with the gradient of a shallow one. The block's
 //! own parameters get no gradient at the very first step (it is `alpha` times

@@ -115,6 +115,7 @@ pub fn check(spec: Spec, cx: &mut Ctxt) -> Option<Net> {
     walker.unroll(&layer_items, &mut flat);
     let (mut layers, output) = walker.seq(&flat, start, "", "l");
     let output_seq = matches!(walker.flow, Flow::Seq);
+    scale_residual_blocks(&mut layers);
     resolve_inits(&mut layers);
     let asserts = walker.asserts;
     let value_asserts = walker.value_asserts;
@@ -495,7 +496,7 @@ impl Walker<'_> {
         let slots = self.bind(item, &["rezero"])?;
         let rezero = match slots[0] {
             Some(e) => expect_bool(self.cx, e)?,
-            None => true,
+            None => false,
         };
         let Some(block) = &item.block else {
             self.cx.error(
@@ -581,4 +582,56 @@ impl Walker<'_> {
         }
         Some((Kind::Residual { body }, width.clone()))
     }
+}
+
+/// The network's residual blocks, nested ones included.
+fn count_blocks(layers: &[Layer]) -> usize {
+    layers
+        .iter()
+        .map(|l| match &l.kind {
+            Kind::Residual { body } => 1 + count_blocks(body),
+            _ => 0,
+        })
+        .sum()
+}
+
+/// Residual blocks start near the identity (as GPT-2's and Fixup's scaled
+/// initializations): in each of the network's `B` blocks, the last dense layer
+/// whose init is the default has its weights scaled by `1/sqrt(B)`, so that the
+/// sum of `B` blocks grows the signal by a bounded factor at any depth (one block:
+/// nothing to scale). A block
+/// with the learnable ReZero scale (which starts at 0) is left as it is.
+fn scale_residual_blocks(layers: &mut [Layer]) {
+    let blocks = count_blocks(layers);
+    if blocks <= 1 {
+        return;
+    }
+    let factor = 1.0 / (blocks as f64).sqrt();
+    fn walk(layers: &mut [Layer], factor: f64) {
+        for l in layers {
+            if let Kind::Residual { body } = &mut l.kind {
+                walk(body, factor);
+                if body.iter().any(|b| matches!(b.kind, Kind::ReZero)) {
+                    continue;
+                }
+                let last = body
+                    .iter_mut()
+                    .rev()
+                    .find(|b| matches!(b.kind, Kind::Dense { .. }));
+                if let Some(Layer {
+                    kind:
+                        Kind::Dense {
+                            init: InitSpec::Auto,
+                            residual_scale,
+                            ..
+                        },
+                    ..
+                }) = last
+                {
+                    *residual_scale = Some(factor);
+                }
+            }
+        }
+    }
+    walk(layers, factor);
 }

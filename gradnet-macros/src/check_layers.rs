@@ -144,6 +144,7 @@ impl Walker<'_> {
             Kind::Dense {
                 bias,
                 init: init.unwrap_or(InitSpec::Auto),
+                residual_scale: None,
             },
             out?,
         ))

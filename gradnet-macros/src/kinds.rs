@@ -215,22 +215,37 @@ pub(crate) fn emit(l: &Layer) -> Emit {
         None => n.tokens.to_string().replace(' ', ""),
     };
     match &l.kind {
-        Kind::Dense { bias, init } => {
+        Kind::Dense {
+            bias,
+            init,
+            residual_scale,
+        } => {
             let init = init_value(init);
+            let ctor = match residual_scale {
+                None => quote_spanned!(span=> #p::Dense::new(&#init, #bias, rng)),
+                Some(f) => quote_spanned! {span=> {
+                    let mut dense = #p::Dense::new(&#init, #bias, rng);
+                    for w in dense.weight_mut() {
+                        *w = *w * <T as #p::Real>::of(#f);
+                    }
+                    dense
+                }},
+            };
             Emit {
-                field: Some((
-                    quote!(#p::Dense<T, #i, #o>),
-                    quote_spanned!(span=> #p::Dense::new(&#init, #bias, rng)),
-                )),
+                field: Some((quote!(#p::Dense<T, #i, #o>), ctor)),
                 params: vec![t("weight", false), t("bias", true)],
                 buffers: Vec::new(),
                 eval_identity: false,
                 random: false,
                 text: format!(
-                    "dense({} -> {}){}",
+                    "dense({} -> {}){}{}",
                     l.in_w.describe(),
                     l.out_w.describe(),
-                    if *bias { "" } else { ", no bias" }
+                    if *bias { "" } else { ", no bias" },
+                    match residual_scale {
+                        Some(f) => format!(", init x {f:.3}"),
+                        None => String::new(),
+                    }
                 ),
                 delegate: false,
             }

@@ -65,12 +65,13 @@ use proc_macro::TokenStream;
 ///        | rnn(Width, Rec, ...) | lstm(Width, Rec, ...) | gru(Width, Rec, ...)
 ///                                       the hidden width H, or `Width -> Width` (the
 ///                                       width coming in, then H): nn.RNN/LSTM/GRU
-///        | residual { Item, ... }       output = input + alpha * the block's output, one
-///                                       learnable `alpha` per block starting at 0
-///                                       (ReZero): every residual network starts as the
-///                                       identity, at any depth
-///        | residual(rezero = false) { Item, ... }
-///                                       output = input + the block's output
+///        | residual { Item, ... }       output = input + the block's output; in a network
+///                                       of B blocks the last dense layer of each (with
+///                                       the default init) starts scaled by 1/sqrt(B), so
+///                                       the network starts near the identity at any depth
+///        | residual(rezero = true) { Item, ... }
+///                                       output = input + alpha * the block's output, a
+///                                       learnable `alpha` starting at 0 (ReZero)
 ///        | repeat(n) { Item, ... }      the items written out n times, each copy with its own
 ///                                       parameters, numbered on (nn.Sequential(*[...] * n))
 /// Rec   := bias = bool                  default true
@@ -149,8 +150,8 @@ use proc_macro::TokenStream;
 /// position, activations included. An unnamed dense layer at position 2 is the field
 /// `l2` with parameters `2.weight` and `2.bias`; a named one (`hidden: dense(8)`) is
 /// the field `hidden` with `hidden.weight`. Inside a residual block at position 3,
-/// the first entry is `l3_0` with `3.0.weight`, and the block's scale is `l3_alpha`
-/// with `3.alpha` (shape `[1]`). A recurrent layer at position 0 has
+/// the first entry is `l3_0` with `3.0.weight` (and a ReZero block's scale is
+/// `l3_alpha` with `3.alpha`, shape `[1]`). A recurrent layer at position 0 has
 /// PyTorch's names below its own: `0.weight_ih_l0`, `0.weight_hh_l0`, `0.bias_ih_l0`,
 /// `0.bias_hh_l0`, and the same with `_reverse` for the backward direction.
 ///
