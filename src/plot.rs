@@ -78,8 +78,9 @@ pub struct LineChart {
     size: (u32, u32),
 }
 
-/// The colours of the lines, in order (a colour-blind-safe palette, Okabe-Ito).
-const COLOURS: [RGBColor; 8] = [
+/// The colours of the lines, in order: Okabe and Ito's colour-blind-safe palette,
+/// then four darker tones, so that 12 lines are told apart.
+const COLOURS: [RGBColor; 12] = [
     RGBColor(0, 114, 178),
     RGBColor(213, 94, 0),
     RGBColor(0, 158, 115),
@@ -88,6 +89,10 @@ const COLOURS: [RGBColor; 8] = [
     RGBColor(86, 180, 233),
     RGBColor(0, 0, 0),
     RGBColor(240, 228, 66),
+    RGBColor(128, 128, 128),
+    RGBColor(136, 34, 85),
+    RGBColor(17, 119, 51),
+    RGBColor(51, 34, 136),
 ];
 
 impl LineChart {

@@ -124,8 +124,9 @@ pub struct Outcome {
     pub ratio_init: f64,
     pub ratio_trained: f64,
     pub seconds: f64,
-    /// |dL/dx_t| for every step t, at initialization.
+    /// |dL/dx_t| for every step t, at initialization and after training.
     pub steps_init: Vec<f64>,
+    pub steps_trained: Vec<f64>,
 }
 
 /// Trains one network type: the same loop for every cell.
@@ -183,7 +184,7 @@ macro_rules! run_cell {
         bar.finish_and_clear();
         let seconds = start.elapsed().as_secs_f64();
         let test_mse = net.loss(x_test, y_test, &mut ws)?;
-        let (ratio_trained, _) = step_ratio(&net, &mut ws, &mut grads)?;
+        let (ratio_trained, steps_trained) = step_ratio(&net, &mut ws, &mut grads)?;
         $crate::adding::Outcome {
             cell: $cell,
             test_mse,
@@ -191,6 +192,7 @@ macro_rules! run_cell {
             ratio_trained,
             seconds,
             steps_init,
+            steps_trained,
         }
     }};
 }

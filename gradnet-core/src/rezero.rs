@@ -89,9 +89,7 @@ impl<T: Real> ReZeroGrads<T> {
 
 impl<T: Real> Default for ReZeroGrads<T> {
     fn default() -> Self {
-        ReZeroGrads {
-            alpha: [T::zero()],
-        }
+        ReZeroGrads { alpha: [T::zero()] }
     }
 }
 
@@ -219,10 +217,24 @@ mod tests {
             let (mut g, mut dx) = (s.zero_grads(), Batch::new());
             let mut y = Batch::new();
             Layer::forward_eval(&s, &x, &mut y);
-            Layer::backward(&s, &x, &y, &mut (), &mut dy, &mut g, Write::Overwrite, Some(&mut dx), Write::Overwrite);
+            Layer::backward(
+                &s,
+                &x,
+                &y,
+                &mut (),
+                &mut dy,
+                &mut g,
+                Write::Overwrite,
+                Some(&mut dx),
+                Write::Overwrite,
+            );
             let at = |a: f64| loss(&ReZero::new(a), &x, &w);
             let numeric = (at(alpha + STEP) - at(alpha - STEP)) / (2.0 * STEP);
-            assert!(agree(g.alpha()[0], numeric), "alpha {alpha}: {} vs {numeric}", g.alpha()[0]);
+            assert!(
+                agree(g.alpha()[0], numeric),
+                "alpha {alpha}: {} vs {numeric}",
+                g.alpha()[0]
+            );
             for i in 0..6 {
                 let at = |v: f64| {
                     let mut x2 = x.clone();
@@ -236,7 +248,17 @@ mod tests {
             // Accumulating adds to what is there.
             let mut dy = Batch::<f64, 3>::from_slice(&w).unwrap();
             let before = (g.alpha()[0], dx.as_slice().to_vec());
-            Layer::backward(&s, &x, &y, &mut (), &mut dy, &mut g, Write::Accumulate, Some(&mut dx), Write::Accumulate);
+            Layer::backward(
+                &s,
+                &x,
+                &y,
+                &mut (),
+                &mut dy,
+                &mut g,
+                Write::Accumulate,
+                Some(&mut dx),
+                Write::Accumulate,
+            );
             assert_eq!(g.alpha()[0], 2.0 * before.0);
             for (a, b) in dx.as_slice().iter().zip(&before.1) {
                 assert_eq!(*a, 2.0 * b);

@@ -166,7 +166,7 @@ pub enum Kind {
     Dense {
         bias: bool,
         init: InitSpec,
-        /// The factor the default init's weights are multiplied by: `1/sqrt(B)` for
+        /// The factor the default init's weights are multiplied by: `1/B` for
         /// the last dense layer of each of the network's `B` residual blocks.
         residual_scale: Option<f64>,
     },

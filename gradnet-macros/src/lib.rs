@@ -67,7 +67,7 @@ use proc_macro::TokenStream;
 ///                                       width coming in, then H): nn.RNN/LSTM/GRU
 ///        | residual { Item, ... }       output = input + the block's output; in a network
 ///                                       of B blocks the last dense layer of each (with
-///                                       the default init) starts scaled by 1/sqrt(B), so
+///                                       the default init) starts scaled by 1/B, so
 ///                                       the network starts near the identity at any depth
 ///        | residual(rezero = true) { Item, ... }
 ///                                       output = input + alpha * the block's output, a
