@@ -64,11 +64,19 @@ impl<T> Scratch<T> {
     }
 }
 
-/// Grows `v` to at least `len` elements (never shrinks it).
-fn grow<T: Real>(v: &mut Vec<T>, len: usize) {
-    if v.len() < len {
-        v.resize(len, T::zero());
+/// Alignment of the packed panels, in bytes: a cache line, so that no vector load of
+/// a panel (64 bytes with AVX-512) straddles two lines.
+const ALIGN: usize = 64;
+
+/// `len` elements of `v` starting at a multiple of [`ALIGN`] bytes, growing `v`
+/// (never shrinking it) to make room.
+fn aligned<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    let slack = ALIGN / core::mem::size_of::<T>().max(1);
+    if v.len() < len + slack {
+        v.resize(len + slack, T::zero());
     }
+    let offset = v.as_ptr().align_offset(ALIGN).min(slack);
+    &mut v[offset..offset + len]
 }
 
 /// `C = alpha A B + beta C` for `m, n, k >= 1` and shapes that agree (the caller,
@@ -112,20 +120,20 @@ fn blocked<T: Real>(
     // has run, no product of at most its depth (a smaller batch's `dY^T X`, or the
     // other orientation of one: see `gemm_with`) needs more room.
     let kc_all = KC.min(k);
-    grow(&mut s.a, mc_max * kc_all);
-    grow(&mut s.b, nc_max * kc_all);
-    grow(&mut s.tile, mr * nr);
+    let a_block = aligned(&mut s.a, mc_max * kc_all);
+    let b_block = aligned(&mut s.b, nc_max * kc_all);
+    let tile = aligned(&mut s.tile, mr * nr);
     for jc in (0..n).step_by(nc_max) {
         let nc = nc_max.min(n - jc);
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             // Blocks after the first of `k` add to what the first wrote.
             let beta = if pc == 0 { beta } else { T::one() };
-            let b_panels = &mut s.b[..nc.div_ceil(nr) * kc * nr];
+            let b_panels = &mut b_block[..nc.div_ceil(nr) * kc * nr];
             (kernel.pack_b)(b, pc, kc, jc, nc, b_panels);
             for ic in (0..m).step_by(mc_max) {
                 let mc = mc_max.min(m - ic);
-                let a_panels = &mut s.a[..mc.div_ceil(mr) * kc * mr];
+                let a_panels = &mut a_block[..mc.div_ceil(mr) * kc * mr];
                 (kernel.pack_a)(a.t(), pc, kc, ic, mc, a_panels);
                 for (jp, b_panel) in b_panels.chunks_exact(kc * nr).enumerate() {
                     let j0 = jc + jp * nr;
@@ -133,8 +141,8 @@ fn blocked<T: Real>(
                     for (ip, a_panel) in a_panels.chunks_exact(kc * mr).enumerate() {
                         let i0 = ic + ip * mr;
                         let rows = mr.min(m - i0);
-                        kernel.tile(a_panel, b_panel, &mut s.tile);
-                        (kernel.write_back)(&s.tile, &mut c, [i0, j0, rows, cols], alpha, beta);
+                        kernel.tile(a_panel, b_panel, tile);
+                        (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
                     }
                 }
             }
@@ -158,8 +166,16 @@ pub(super) fn pack<T: Real, const R: usize>(
     for (q, panel) in dst.chunks_exact_mut(kc * R).enumerate() {
         let first = l0 + q * R;
         let lanes = R.min(l0 + lc - first);
-        if lanes == R && v.cs == 1 {
-            // Lanes contiguous: `R` values per step of the depth.
+        if lanes == R && v.cs == 1 && v.rs >= R {
+            // Lanes contiguous: `R` values per step of the depth, from rows `rs`
+            // apart (one bounds check each).
+            let rows = v.data[p0 * v.rs + first..].chunks(v.rs);
+            for (d, src) in panel.chunks_exact_mut(R).zip(rows) {
+                let src: &[T; R] = src[..R].try_into().expect("R values");
+                let d: &mut [T; R] = d.try_into().expect("R values");
+                *d = *src;
+            }
+        } else if lanes == R && v.cs == 1 {
             for (p, d) in panel.chunks_exact_mut(R).enumerate() {
                 d.copy_from_slice(&v.data[(p0 + p) * v.rs + first..][..R]);
             }
