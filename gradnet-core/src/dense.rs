@@ -467,22 +467,12 @@ impl<T: Real, const IN: usize, const OUT: usize> Layer<T, Batch<T, IN>> for Dens
     }
 }
 
-/// `sum_i a[i] b[i]` over a const width, so the loop unrolls: in 32 partial sums for
-/// long rows (four chains of 8-lane multiply-adds, so that one chain's latency
-/// does not hold up the next), 16 for shorter ones.
+/// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
 #[inline(always)]
 fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
-    if N >= 128 {
-        dot_in::<T, N, 32>(a, b)
-    } else {
-        dot_in::<T, N, 16>(a, b)
-    }
-}
-
-/// [`dot`] in `LANES` independent partial sums, so the loop vectorizes (a single
-/// running sum is a chain of dependent additions that the compiler may not reorder).
-#[inline(always)]
-fn dot_in<T: Real, const N: usize, const LANES: usize>(a: &[T], b: &[T]) -> T {
+    // Independent partial sums, so the loop vectorizes (a single running sum is a
+    // chain of dependent additions that the compiler may not reorder).
+    const LANES: usize = 16;
     let (a, b) = (&a[..N], &b[..N]);
     let split = N / LANES * LANES;
     let mut acc = [T::zero(); LANES];

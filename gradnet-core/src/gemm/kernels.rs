@@ -184,43 +184,39 @@ fn generic<T: Real, const MR: usize, const NR: usize, const FMA: bool>(
     }
 }
 
-/// The AVX2 + FMA kernels.
+/// The body of an f32 tile of `$mr` rows by two vector registers of `$w` lanes
+/// (`NR = 2 $w`), over the slices `$a`, `$b`, `$out` of [`Kernel`]'s contract, with
+/// one instruction set's intrinsics: `$zero`, `$load`, `$set1`, `$fma`, `$store`.
+/// `2 $mr` accumulators; per step of `k`, 2 loads of `B` and `$mr` broadcasts of `A`.
+/// Expanded inside an `unsafe fn` with that instruction set's `#[target_feature]`
+/// (a macro, not a helper function or a closure, so that every compiler builds the
+/// loop with those features).
 #[cfg(target_arch = "x86_64")]
-mod x86 {
-    use core::arch::x86_64::{
-        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
-    };
-
-    /// f32, 6 rows by two registers of 8 lanes: 12 accumulators, 2 loads of `B` and
-    /// 6 broadcasts of `A` per step of `k`.
-    ///
-    /// # Safety
-    /// The CPU must have AVX2 and FMA.
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], out: &mut [f32]) {
-        const MR: usize = 6;
-        const NR: usize = 16;
-        let k = a.len() / MR;
-        assert!(a.len() == k * MR && b.len() == k * NR && out.len() >= MR * NR);
-        // SAFETY: the CPU has AVX2 and FMA (this function's contract). Step `p < k`
-        // reads `a[p * MR .. p * MR + MR]` and `b[p * NR .. p * NR + NR]` (`ap` and
-        // `bp` advance by `MR` and `NR` per step, `k` steps in all), inside the slices
-        // by the lengths checked above; the stores write `out[..MR * NR]`.
+macro_rules! f32_tile {
+    ($a:ident, $b:ident, $out:ident, $mr:expr, $w:expr,
+     $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {{
+        const MR: usize = $mr;
+        const W: usize = $w;
+        const NR: usize = 2 * W;
+        let k = $a.len() / MR;
+        assert!($a.len() == k * MR && $b.len() == k * NR && $out.len() >= MR * NR);
+        // SAFETY: the CPU has the instruction set (the enclosing function's contract).
+        // Step `p < k` reads `a[p * MR .. p * MR + MR]` and `b[p * NR .. p * NR + NR]`
+        // (`ap` and `bp` advance by `MR` and `NR` per step, `k` steps in all), inside
+        // the slices by the lengths checked above; the stores write `out[..MR * NR]`.
         unsafe {
-            let mut acc = [[_mm256_setzero_ps(); 2]; MR];
-            let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
-            // One step of `k`: `ap` and `bp` point at its `MR` and `NR` values.
-            // (A macro, not a closure, so that it is compiled with this function's
-            // target features on every compiler.)
+            let mut acc = [[$zero(); 2]; MR];
+            let (mut ap, mut bp) = ($a.as_ptr(), $b.as_ptr());
+            // One step of `k` at `ap`, `bp`.
             macro_rules! step {
-                ($ap:expr, $bp:expr) => {{
-                    let (ap, bp): (*const f32, *const f32) = ($ap, $bp);
-                    let b0 = _mm256_loadu_ps(bp);
-                    let b1 = _mm256_loadu_ps(bp.add(8));
+                ($ap_:expr, $bp_:expr) => {{
+                    let (ap, bp): (*const f32, *const f32) = ($ap_, $bp_);
+                    let b0 = $load(bp);
+                    let b1 = $load(bp.add(W));
                     for (r, acc) in acc.iter_mut().enumerate() {
-                        let x = _mm256_set1_ps(*ap.add(r));
-                        acc[0] = _mm256_fmadd_ps(x, b0, acc[0]);
-                        acc[1] = _mm256_fmadd_ps(x, b1, acc[1]);
+                        let x = $set1(*ap.add(r));
+                        acc[0] = $fma(x, b0, acc[0]);
+                        acc[1] = $fma(x, b1, acc[1]);
                     }
                 }};
             }
@@ -237,12 +233,40 @@ mod x86 {
                 ap = ap.add(MR);
                 bp = bp.add(NR);
             }
-            let o = out.as_mut_ptr();
+            let o = $out.as_mut_ptr();
             for (r, acc) in acc.iter().enumerate() {
-                _mm256_storeu_ps(o.add(r * NR), acc[0]);
-                _mm256_storeu_ps(o.add(r * NR + 8), acc[1]);
+                $store(o.add(r * NR), acc[0]);
+                $store(o.add(r * NR + W), acc[1]);
             }
         }
+    }};
+}
+
+/// The AVX2 + FMA kernels.
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use core::arch::x86_64::{
+        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+
+    /// f32, 6 rows by two registers of 8 lanes (`f32_tile`).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], out: &mut [f32]) {
+        f32_tile!(
+            a,
+            b,
+            out,
+            6,
+            8,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_storeu_ps
+        )
     }
 
     /// f64: the plain-Rust kernel (4 rows by 8, eight 4-lane accumulators), compiled
@@ -265,57 +289,23 @@ mod avx512 {
         _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
-    /// f32, 8 rows by two registers of 16 lanes: 16 accumulators, 2 loads of `B` and
-    /// 8 broadcasts of `A` per step of `k`.
+    /// f32, 8 rows by two registers of 16 lanes (`f32_tile`).
     ///
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
     pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], out: &mut [f32]) {
-        const MR: usize = 8;
-        const NR: usize = 32;
-        let k = a.len() / MR;
-        assert!(a.len() == k * MR && b.len() == k * NR && out.len() >= MR * NR);
-        // SAFETY: the CPU has AVX-512F (this function's contract). Step `p < k` reads
-        // `a[p * MR .. p * MR + MR]` and `b[p * NR .. p * NR + NR]` (`ap` and `bp`
-        // advance by `MR` and `NR` per step, `k` steps in all), inside the slices by
-        // the lengths checked above; the stores write `out[..MR * NR]`.
-        unsafe {
-            let mut acc = [[_mm512_setzero_ps(); 2]; MR];
-            let (mut ap, mut bp) = (a.as_ptr(), b.as_ptr());
-            // One step of `k`: `ap` and `bp` point at its `MR` and `NR` values.
-            // (A macro, not a closure, so that it is compiled with this function's
-            // target features on every compiler.)
-            macro_rules! step {
-                ($ap:expr, $bp:expr) => {{
-                    let (ap, bp): (*const f32, *const f32) = ($ap, $bp);
-                    let b0 = _mm512_loadu_ps(bp);
-                    let b1 = _mm512_loadu_ps(bp.add(16));
-                    for (r, acc) in acc.iter_mut().enumerate() {
-                        let x = _mm512_set1_ps(*ap.add(r));
-                        acc[0] = _mm512_fmadd_ps(x, b0, acc[0]);
-                        acc[1] = _mm512_fmadd_ps(x, b1, acc[1]);
-                    }
-                }};
-            }
-            // Four steps per iteration (less loop overhead), then the rest.
-            for _ in 0..k / 4 {
-                for u in 0..4 {
-                    step!(ap.add(u * MR), bp.add(u * NR));
-                }
-                ap = ap.add(4 * MR);
-                bp = bp.add(4 * NR);
-            }
-            for _ in 0..k % 4 {
-                step!(ap, bp);
-                ap = ap.add(MR);
-                bp = bp.add(NR);
-            }
-            let o = out.as_mut_ptr();
-            for (r, acc) in acc.iter().enumerate() {
-                _mm512_storeu_ps(o.add(r * NR), acc[0]);
-                _mm512_storeu_ps(o.add(r * NR + 16), acc[1]);
-            }
-        }
+        f32_tile!(
+            a,
+            b,
+            out,
+            8,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_storeu_ps
+        )
     }
 }
