@@ -19,9 +19,9 @@ use crate::real::Real;
 /// A micro-kernel: `out[r * nr + j] = sum_p a[p * mr + r] * b[p * nr + j]`, where
 /// `a.len() = k * mr`, `b.len() = k * nr`, `out.len() >= mr * nr`.
 ///
-/// Values are only made by [`Kernel::detect`] and [`Kernel::all`], which hand out
+/// Values are only made by `Kernel::detect` and `Kernel::all`, which hand out
 /// a kernel only where the running CPU has the features it was compiled for: that is
-/// what makes calling [`Kernel::tile`] sound.
+/// what makes calling `Kernel::tile` sound.
 #[derive(Clone, Copy)]
 pub struct Kernel<T> {
     /// Rows of `A` and `C` in one tile.
