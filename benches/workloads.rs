@@ -33,8 +33,8 @@
 //! `gemm_alone` still sends it to the GEMM.) W1 also times `loss_and_grad` alone,
 //! so the cost of the SGD update shows as the difference.
 //! After criterion's report, a summary prints the medians and that ratio (read from
-//! criterion's estimates in `target/criterion`). Single-threaded: matrixmultiply is
-//! built without its `threading` feature.
+//! criterion's estimates in `target/criterion`). Single-threaded: gradnet's GEMM
+//! runs on the calling thread.
 //!
 //! `cargo bench --bench workloads`
 

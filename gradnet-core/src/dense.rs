@@ -367,13 +367,20 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         assert_eq!(dz.rows(), rows, "dense backward: dz and x differ in rows");
         let direct = Self::is_direct(rows);
         if direct {
-            if grad_write == Write::Overwrite {
+            // Overwriting, the first row sets dW (no pass to clear it first).
+            let mut set = grad_write == Write::Overwrite;
+            if set && rows == 0 {
                 grads.weight.fill(T::zero());
             }
             for (xr, dr) in x.iter_rows().zip(dz.iter_rows()) {
                 for (gw, &d) in grads.weight.chunks_exact_mut(IN).zip(dr) {
-                    axpy::<T, IN>(d, xr, gw);
+                    if set {
+                        scaled::<T, IN>(d, xr, gw);
+                    } else {
+                        axpy::<T, IN>(d, xr, gw);
+                    }
                 }
+                set = false;
             }
         } else {
             gemm(
@@ -392,12 +399,20 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
                 }
             }
             if direct {
-                if dx_write == Write::Overwrite {
-                    dx.as_mut_slice().fill(T::zero());
-                }
+                // Overwriting, the first output of each row sets dX's row.
+                let overwrite = dx_write == Write::Overwrite;
                 for (dxr, dr) in dx.as_mut_slice().chunks_exact_mut(IN).zip(dz.iter_rows()) {
+                    let mut set = overwrite;
+                    if set && OUT == 0 {
+                        dxr.fill(T::zero());
+                    }
                     for (w, &d) in self.weight.chunks_exact(IN).zip(dr) {
-                        axpy::<T, IN>(d, w, dxr);
+                        if set {
+                            scaled::<T, IN>(d, w, dxr);
+                        } else {
+                            axpy::<T, IN>(d, w, dxr);
+                        }
+                        set = false;
                     }
                 }
             } else {
@@ -482,6 +497,14 @@ fn axpy<T: Real, const N: usize>(alpha: T, x: &[T], y: &mut [T]) {
     let (x, y) = (&x[..N], &mut y[..N]);
     for i in 0..N {
         y[i] += alpha * x[i];
+    }
+}
+
+/// `y = a x` over a const width (the first term of a sum that [`axpy`] continues).
+#[inline(always)]
+fn scaled<T: Real, const N: usize>(a: T, x: &[T], y: &mut [T]) {
+    for (y, &x) in y[..N].iter_mut().zip(&x[..N]) {
+        *y = a * x;
     }
 }
 

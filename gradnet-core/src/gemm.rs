@@ -1,8 +1,12 @@
 //! The one safe door to the matrix product: [`gemm`] over strided views.
 //!
 //! Every product in gradnet goes through [`gemm`], which checks shapes and bounds
-//! once and then calls `matrixmultiply`'s `sgemm`/`dgemm`. Transposes are views with
-//! swapped strides ([`MatRef::t`]), never copies.
+//! once and then runs gradnet's own packed product: `A` and `B` copied in blocks
+//! into panels, and register-blocked micro-kernels over them, chosen at run time for
+//! the CPU (AVX-512 or AVX2 with FMA on x86-64, a portable kernel elsewhere). The
+//! packing buffers are kept per thread and reused, so a product allocates nothing
+//! once one of its size has run on that thread. Transposes are views with swapped
+//! strides ([`MatRef::t`]), never copies.
 //!
 //! ```
 //! use gradnet_core::gemm::{gemm, MatMut, MatRef};
@@ -15,6 +19,14 @@
 //! ```
 
 use crate::real::Real;
+
+pub(crate) mod kernels;
+mod packed;
+
+#[doc(hidden)]
+pub use kernels::Kernel;
+#[doc(hidden)]
+pub use packed::Scratch;
 
 /// A read-only `rows x cols` matrix view with element strides.
 #[derive(Clone, Copy, Debug)]
@@ -166,7 +178,7 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: M
         return;
     }
     if k == 0 {
-        // C = beta C; matrixmultiply handles this too, but spell it out.
+        // C = beta C.
         let MatMut {
             data,
             rs,
@@ -187,27 +199,7 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: M
         }
         return;
     }
-    // SAFETY: the views were bounds-checked when made (every (i, j) lies inside its
-    // slice), the shapes agree (checked above), C's distinct elements do not alias
-    // (checked in MatMut::new), and C is a unique borrow, so it aliases neither A nor B.
-    unsafe {
-        T::gemm_raw(
-            m,
-            k,
-            n,
-            alpha,
-            a.data.as_ptr(),
-            a.rs as isize,
-            a.cs as isize,
-            b.data.as_ptr(),
-            b.rs as isize,
-            b.cs as isize,
-            beta,
-            c.data.as_mut_ptr(),
-            c.rs as isize,
-            c.cs as isize,
-        );
-    }
+    packed::gemm_with(Kernel::detect(), alpha, a, b, beta, c);
 }
 
 /// The textbook triple loop, for tests of [`gemm`] and for tiny products.
@@ -280,6 +272,131 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// A `rows x cols` view of `data` (made here, with room for the strides): row
+    /// major or, if `transposed`, column major, with `pad` unused elements after each
+    /// row (column), so the views are strided, not contiguous.
+    fn view<T>(
+        data: &[T],
+        rows: usize,
+        cols: usize,
+        transposed: bool,
+        pad: usize,
+    ) -> MatRef<'_, T> {
+        if transposed {
+            MatRef::new(data, rows, cols, 1, rows + pad)
+        } else {
+            MatRef::new(data, rows, cols, cols + pad, 1)
+        }
+    }
+
+    /// Every kernel of this CPU against the naive loop (in f64, with the bound of
+    /// the sum's rounding error), over shapes at and around the tile and block
+    /// edges, every transpose, padded strides, `alpha` and `beta`.
+    fn kernels_match_naive<T: Real>(eps: f64, seed: u64) {
+        let sizes = [1, 2, 3, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33, 47, 64, 97];
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        for kernel in Kernel::<T>::all() {
+            for case in 0..240 {
+                // One dimension large now and then: past one block of rows (MC = 16
+                // tiles), of k (KC = 256), or many tiles of columns.
+                let big = [1, 6, 11].iter().position(|&c| c == case % 16);
+                let mut pick = |dim: usize, large: usize| match case % 16 {
+                    0 | 4 | 8 | 13 => sizes[rng.random_range(0..sizes.len())],
+                    _ if big == Some(dim) => rng.random_range(40..large),
+                    _ => rng.random_range(1..40),
+                };
+                let (m, k, n) = (pick(0, 300), pick(1, 600), pick(2, 300));
+                let (ta, tb, tc) = (case % 2 == 1, (case / 2) % 2 == 1, (case / 4) % 2 == 1);
+                let pad = case % 3;
+                let alpha = [1.0, 0.7, -2.0][case % 3];
+                let beta = [0.0, 1.0, -0.5, 0.0][(case / 3) % 4];
+                let mut r = |len: usize| -> Vec<T> {
+                    (0..len)
+                        .map(|_| T::of(rng.random_range(-1.0..1.0)))
+                        .collect()
+                };
+                let a = r((m + pad) * (k + pad));
+                let b = r((k + pad) * (n + pad));
+                let c0 = r((m + pad) * (n + pad));
+                let av = view(&a, m, k, ta, pad);
+                let bv = view(&b, k, n, tb, pad);
+                let mut c = c0.clone();
+                let (crs, ccs) = if tc { (1, m + pad) } else { (n + pad, 1) };
+                packed::gemm_with(
+                    kernel,
+                    T::of(alpha),
+                    av,
+                    bv,
+                    T::of(beta),
+                    MatMut::new(&mut c, m, n, crs, ccs),
+                );
+                for i in 0..m {
+                    for j in 0..n {
+                        let (mut s, mut bound) = (0.0, 0.0);
+                        for p in 0..k {
+                            let t = av.at(i, p).as_f64() * bv.at(p, j).as_f64();
+                            s += t;
+                            bound += t.abs();
+                        }
+                        let old = c0[i * crs + j * ccs].as_f64();
+                        let want = alpha * s + if beta == 0.0 { 0.0 } else { beta * old };
+                        let got = c[i * crs + j * ccs].as_f64();
+                        let tol = eps * (k as f64 + 2.0) * (alpha.abs() * bound + old.abs());
+                        assert!(
+                            (got - want).abs() <= tol,
+                            "{kernel:?}, case {case}: {m}x{k}x{n} (ta {ta}, tb {tb}, tc {tc}, \
+                             pad {pad}), C[{i}, {j}] = {got}, want {want}"
+                        );
+                    }
+                }
+                // Nothing outside the view was written.
+                let mut inside = vec![false; c.len()];
+                for i in 0..m {
+                    for j in 0..n {
+                        inside[i * crs + j * ccs] = true;
+                    }
+                }
+                for ((x, y), inside) in c.iter().zip(&c0).zip(inside) {
+                    assert!(inside || x == y, "{kernel:?}, case {case}: wrote outside C");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_kernel_matches_naive_f32() {
+        kernels_match_naive::<f32>(f32::EPSILON as f64, 11);
+    }
+
+    #[test]
+    fn every_kernel_matches_naive_f64() {
+        kernels_match_naive::<f64>(f64::EPSILON, 12);
+    }
+
+    /// Wider than one block of columns (NC = 2048), through the public door.
+    #[test]
+    fn wide_product_spans_column_blocks() {
+        let (m, k, n) = (3, 5, 2100);
+        let a: Vec<f32> = (0..m * k).map(|i| (i % 7) as f32 - 3.0).collect();
+        let b: Vec<f32> = (0..k * n).map(|i| (i % 5) as f32 - 2.0).collect();
+        let (mut c1, mut c2) = (vec![0.0; m * n], vec![0.0; m * n]);
+        gemm(
+            1.0,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            0.0,
+            MatMut::row_major(&mut c1, m, n),
+        );
+        gemm_naive(
+            1.0,
+            MatRef::row_major(&a, m, k),
+            MatRef::row_major(&b, k, n),
+            0.0,
+            MatMut::row_major(&mut c2, m, n),
+        );
+        assert_eq!(c1, c2);
     }
 
     #[test]

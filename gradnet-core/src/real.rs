@@ -3,9 +3,11 @@
 //! `f32` is what networks train in; `f64` exists so gradients can be checked
 //! against finite differences to tight tolerances.
 
+use crate::gemm::{Kernel, Scratch};
 use core::fmt::{Debug, Display};
 use core::iter::Sum;
 use num_traits::{Float, FromPrimitive, NumAssign};
+use std::cell::Cell;
 
 /// A floating-point scalar: num-traits' [`Float`] plus what it lacks.
 ///
@@ -53,30 +55,22 @@ pub trait Real:
     #[doc(hidden)]
     fn as_f32s_mut(x: &mut [Self]) -> Option<&mut [f32]>;
 
-    /// Raw strided matrix product `C = alpha A B + beta C` (A: m x k, B: k x n).
-    ///
-    /// # Safety
-    /// The pointers and strides must describe matrices inside live allocations of the
-    /// given sizes; `c` must not alias `a` or `b`. Use [`crate::gemm::gemm`], which
-    /// checks all of this, instead of calling this directly.
+    /// Offers `take` the GEMM micro-kernels for this type that the running CPU
+    /// has, fastest first, until it takes one, and returns that one (or the portable
+    /// kernel, always offered last): how [`crate::gemm::gemm`] picks its kernel at
+    /// run time. The default offers only the portable kernel.
     #[doc(hidden)]
-    #[allow(clippy::too_many_arguments)]
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    );
+    fn gemm_kernels(take: &mut dyn FnMut(Kernel<Self>) -> bool) -> Kernel<Self> {
+        Kernel::portable(take)
+    }
+
+    /// Runs `f` with this thread's packing buffers of [`crate::gemm::gemm`] (grown
+    /// to the largest product seen, never shrunk, so that products after the first
+    /// allocate nothing). The default makes fresh buffers for each call.
+    #[doc(hidden)]
+    fn with_gemm_scratch<R>(f: impl FnOnce(&mut Scratch<Self>) -> R) -> R {
+        f(&mut Scratch::new())
+    }
 }
 
 impl Real for f32 {
@@ -114,26 +108,14 @@ impl Real for f32 {
     fn as_f32s_mut(x: &mut [Self]) -> Option<&mut [f32]> {
         Some(x)
     }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            matrixmultiply::sgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    fn gemm_kernels(take: &mut dyn FnMut(Kernel<Self>) -> bool) -> Kernel<Self> {
+        crate::gemm::kernels::f32_kernels(take)
+    }
+    fn with_gemm_scratch<R>(f: impl FnOnce(&mut Scratch<Self>) -> R) -> R {
+        thread_local! {
+            static SCRATCH: Cell<Scratch<f32>> = const { Cell::new(Scratch::new()) };
         }
+        Scratch::with_thread_local(&SCRATCH, f)
     }
 }
 
@@ -172,26 +154,14 @@ impl Real for f64 {
     fn as_f32s_mut(_: &mut [Self]) -> Option<&mut [f32]> {
         None
     }
-    unsafe fn gemm_raw(
-        m: usize,
-        k: usize,
-        n: usize,
-        alpha: Self,
-        a: *const Self,
-        rsa: isize,
-        csa: isize,
-        b: *const Self,
-        rsb: isize,
-        csb: isize,
-        beta: Self,
-        c: *mut Self,
-        rsc: isize,
-        csc: isize,
-    ) {
-        // SAFETY: forwarded from the caller's contract.
-        unsafe {
-            matrixmultiply::dgemm(m, k, n, alpha, a, rsa, csa, b, rsb, csb, beta, c, rsc, csc)
+    fn gemm_kernels(take: &mut dyn FnMut(Kernel<Self>) -> bool) -> Kernel<Self> {
+        crate::gemm::kernels::f64_kernels(take)
+    }
+    fn with_gemm_scratch<R>(f: impl FnOnce(&mut Scratch<Self>) -> R) -> R {
+        thread_local! {
+            static SCRATCH: Cell<Scratch<f64>> = const { Cell::new(Scratch::new()) };
         }
+        Scratch::with_thread_local(&SCRATCH, f)
     }
 }
 

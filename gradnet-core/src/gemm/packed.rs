@@ -1,0 +1,244 @@
+//! The packed product behind [`super::gemm`], in the usual blocked order: `B` in
+//! blocks of `KC x NC` and `A` in blocks of `MC x KC` are copied into panels laid out
+//! as the micro-kernel reads them (zero-padded to whole tiles), and every `MR x NR`
+//! tile of `C` is one kernel call followed by its write-back (`alpha`, `beta`).
+//!
+//! The packing buffers are the thread's own ([`Real::with_gemm_scratch`]): they grow
+//! to the largest blocks seen and are kept, so a product allocates nothing once a
+//! product of its size has run on that thread. All of this file is safe code; the
+//! only `unsafe` is inside the kernels ([`super::kernels`]).
+
+use super::kernels::Kernel;
+use super::{MatMut, MatRef};
+use crate::real::Real;
+use std::cell::Cell;
+use std::thread::LocalKey;
+
+/// Depth of one block: `k` is summed `KC` at a time (a panel of `B`, `KC x NR`, is
+/// 16 KiB of f32 for `NR = 16`, and stays in L1 while the tiles of a block use it).
+const KC: usize = 256;
+/// Rows of `A` in one block, in tiles: `MC = MC_TILES * MR` (a block of `A`, `MC x
+/// KC`, stays in L2).
+const MC_TILES: usize = 16;
+/// Columns of `B` in one block (rounded down to whole tiles): 1 MiB of f32 at `KC`.
+const NC: usize = 1024;
+
+/// The packing buffers of [`super::gemm`]: one block of `A`, one of `B`, and a tile
+/// (at most `(MC + NC) KC` values, 1.1 MiB for f32).
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Scratch<T> {
+    a: Vec<T>,
+    b: Vec<T>,
+    tile: Vec<T>,
+}
+
+impl<T> Default for Scratch<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T> Scratch<T> {
+    /// Empty buffers (no allocation).
+    pub const fn new() -> Self {
+        Scratch {
+            a: Vec::new(),
+            b: Vec::new(),
+            tile: Vec::new(),
+        }
+    }
+
+    /// Runs `f` with the buffers kept in `key` (taken out while `f` runs and put back
+    /// after, so a nested call, were there one, would only use fresh buffers; during
+    /// the thread's teardown, fresh buffers are used too).
+    pub(crate) fn with_thread_local<R>(
+        key: &'static LocalKey<Cell<Scratch<T>>>,
+        f: impl FnOnce(&mut Scratch<T>) -> R,
+    ) -> R {
+        let mut scratch = key.try_with(Cell::take).unwrap_or_default();
+        let r = f(&mut scratch);
+        // The cell holds an empty Scratch now; replacing it frees nothing.
+        let _ = key.try_with(|cell| cell.set(scratch));
+        r
+    }
+}
+
+/// Alignment of the packed panels, in bytes: a cache line, so that no vector load of
+/// a panel (64 bytes with AVX-512) straddles two lines.
+const ALIGN: usize = 64;
+
+/// `len` elements of `v` starting at a multiple of [`ALIGN`] bytes, growing `v`
+/// (never shrinking it) to make room.
+fn aligned<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
+    let slack = ALIGN / core::mem::size_of::<T>().max(1);
+    if v.len() < len + slack {
+        v.resize(len + slack, T::zero());
+    }
+    let offset = v.as_ptr().align_offset(ALIGN).min(slack);
+    &mut v[offset..offset + len]
+}
+
+/// `C = alpha A B + beta C` for `m, n, k >= 1` and shapes that agree (the caller,
+/// [`super::gemm`], checks both), with `kernel`.
+pub(super) fn gemm_with<T: Real>(
+    kernel: Kernel<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
+    // C^T = B^T A^T: take the orientation whose tiles waste less on padding (a
+    // product with few columns, such as the 10 logits of a classifier, puts them
+    // along the kernel's rows, which are fewer). Only for a clear gain: the other
+    // orientation writes `C` with strides.
+    let padded =
+        |m: usize, n: usize| m.div_ceil(kernel.mr) * kernel.mr * n.div_ceil(kernel.nr) * kernel.nr;
+    if 4 * padded(c.cols, c.rows) < 3 * padded(c.rows, c.cols) {
+        T::with_gemm_scratch(|s| blocked(kernel, alpha, b.t(), a.t(), beta, c.t(), s))
+    } else {
+        T::with_gemm_scratch(|s| blocked(kernel, alpha, a, b, beta, c, s))
+    }
+}
+
+/// The blocked loops of [`gemm_with`], in one orientation.
+fn blocked<T: Real>(
+    kernel: Kernel<T>,
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    beta: T,
+    mut c: MatMut<'_, T>,
+    s: &mut Scratch<T>,
+) {
+    let (m, k, n) = (a.rows, a.cols, b.cols);
+    let (mr, nr) = (kernel.mr, kernel.nr);
+    let mc_max = MC_TILES * mr;
+    let nc_max = (NC / nr).max(1) * nr;
+    // Whole blocks of the depth used, whatever `m` and `n`: so that once a product
+    // has run, no product of at most its depth (a smaller batch's `dY^T X`, or the
+    // other orientation of one: see `gemm_with`) needs more room.
+    let kc_all = KC.min(k);
+    let a_block = aligned(&mut s.a, mc_max * kc_all);
+    let b_block = aligned(&mut s.b, nc_max * kc_all);
+    let tile = aligned(&mut s.tile, mr * nr);
+    for jc in (0..n).step_by(nc_max) {
+        let nc = nc_max.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            // Blocks after the first of `k` add to what the first wrote.
+            let beta = if pc == 0 { beta } else { T::one() };
+            let b_panels = &mut b_block[..nc.div_ceil(nr) * kc * nr];
+            (kernel.pack_b)(b, pc, kc, jc, nc, b_panels);
+            for ic in (0..m).step_by(mc_max) {
+                let mc = mc_max.min(m - ic);
+                let a_panels = &mut a_block[..mc.div_ceil(mr) * kc * mr];
+                (kernel.pack_a)(a.t(), pc, kc, ic, mc, a_panels);
+                for (jp, b_panel) in b_panels.chunks_exact(kc * nr).enumerate() {
+                    let j0 = jc + jp * nr;
+                    let cols = nr.min(n - j0);
+                    for (ip, a_panel) in a_panels.chunks_exact(kc * mr).enumerate() {
+                        let i0 = ic + ip * mr;
+                        let rows = mr.min(m - i0);
+                        kernel.tile(a_panel, b_panel, tile);
+                        (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Rows `p0 .. p0 + kc` (the depth) and columns `l0 .. l0 + lc` (the lanes) of `v`
+/// into `dst` as panels of `R` lanes: element `(p, l)` of panel `q` at
+/// `q * kc * R + p * R + (l - l0 - q R)`, the lanes past the end zero. `B` is packed
+/// as it is (`k x n`, panels of `NR` columns), `A` as its transpose (`k x m`, panels
+/// of `MR` rows).
+pub(super) fn pack<T: Real, const R: usize>(
+    v: MatRef<'_, T>,
+    p0: usize,
+    kc: usize,
+    l0: usize,
+    lc: usize,
+    dst: &mut [T],
+) {
+    for (q, panel) in dst.chunks_exact_mut(kc * R).enumerate() {
+        let first = l0 + q * R;
+        let lanes = R.min(l0 + lc - first);
+        if lanes == R && v.cs == 1 && v.rs >= R {
+            // Lanes contiguous: `R` values per step of the depth, from rows `rs`
+            // apart (one bounds check each).
+            let rows = v.data[p0 * v.rs + first..].chunks(v.rs);
+            for (d, src) in panel.chunks_exact_mut(R).zip(rows) {
+                let src: &[T; R] = src[..R].try_into().expect("R values");
+                let d: &mut [T; R] = d.try_into().expect("R values");
+                *d = *src;
+            }
+        } else if lanes == R && v.cs == 1 {
+            for (p, d) in panel.chunks_exact_mut(R).enumerate() {
+                d.copy_from_slice(&v.data[(p0 + p) * v.rs + first..][..R]);
+            }
+        } else if lanes == R && v.rs == 1 {
+            // Depth contiguous (a transposed view: `W^T`, or `A` row major): `R`
+            // slices read side by side.
+            let src: [&[T]; R] = core::array::from_fn(|l| &v.data[(first + l) * v.cs + p0..][..kc]);
+            for (p, d) in panel.chunks_exact_mut(R).enumerate() {
+                for (d, s) in d.iter_mut().zip(&src) {
+                    *d = s[p];
+                }
+            }
+        } else {
+            if lanes < R {
+                panel.fill(T::zero());
+            }
+            for (p, d) in panel.chunks_exact_mut(R).enumerate() {
+                for (l, d) in d.iter_mut().enumerate().take(lanes) {
+                    *d = v.data[(p0 + p) * v.rs + (first + l) * v.cs];
+                }
+            }
+        }
+    }
+}
+
+/// `C[i0 + r, j0 + j] = alpha tile[r * NR + j] + beta C[..]` for `r < rows`, `j <
+/// cols` (`at = [i0, j0, rows, cols]`), where `beta = 0` ignores `C` (NaN included).
+pub(super) fn write_back<T: Real, const NR: usize>(
+    tile: &[T],
+    c: &mut MatMut<'_, T>,
+    at: [usize; 4],
+    alpha: T,
+    beta: T,
+) {
+    let [i0, j0, rows, cols] = at;
+    let (zero, one) = (T::zero(), T::one());
+    for (r, t) in tile.chunks_exact(NR).take(rows).enumerate() {
+        let start = (i0 + r) * c.rs + j0 * c.cs;
+        if c.cs == 1 && cols == NR {
+            let out: &mut [T; NR] = (&mut c.data[start..start + NR]).try_into().expect("NR");
+            let t: &[T; NR] = t.try_into().expect("NR");
+            if alpha == one && beta == zero {
+                *out = *t;
+            } else if alpha == one && beta == one {
+                out.iter_mut().zip(t).for_each(|(o, &v)| *o += v);
+            } else {
+                for (o, &v) in out.iter_mut().zip(t) {
+                    *o = if beta == zero {
+                        alpha * v
+                    } else {
+                        alpha * v + beta * *o
+                    };
+                }
+            }
+        } else {
+            for (j, &v) in t.iter().enumerate().take(cols) {
+                let o = &mut c.data[start + j * c.cs];
+                *o = if beta == zero {
+                    alpha * v
+                } else {
+                    alpha * v + beta * *o
+                };
+            }
+        }
+    }
+}
