@@ -20,6 +20,8 @@
 
 #[path = "common/adding.rs"]
 mod adding;
+#[path = "common/flags.rs"]
+mod flags;
 
 use adding::{problems, run_cell, GruNet, LstmNet, RnnNet, Settings, HIDDEN};
 use gradnet::prelude::*;

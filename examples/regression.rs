@@ -12,6 +12,10 @@
 //! loss (the best epoch's weights restored), and is measured on a test part
 //! nothing else reads. The history's curves go to `target/regression/history.svg`.
 
+#[path = "common/flags.rs"]
+mod flags;
+
+use flags::Flags;
 use gradnet::data::{Dataset, Standardizer};
 use gradnet::fit::{EarlyStopping, ScheduleStep, Trainer};
 use gradnet::metrics::{Mae, Metric, R2};
@@ -54,21 +58,10 @@ fn friedman(n: usize, rng: &mut SeededRng) -> Result<Data, Box<dyn std::error::E
     Ok(Dataset::new(x, Batch::from_vec(y)?)?)
 }
 
-/// A flag's value, or its default.
-fn flag<V: std::str::FromStr>(name: &str, default: V) -> Result<V, String> {
-    let args: Vec<String> = std::env::args().collect();
-    match args.iter().position(|a| a == name) {
-        Some(i) => args
-            .get(i + 1)
-            .and_then(|v| v.parse().ok())
-            .ok_or_else(|| format!("{name} needs a value")),
-        None => Ok(default),
-    }
-}
-
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let seed: u64 = flag("--seed", 0)?;
-    let epochs: usize = flag("--epochs", 300)?;
+    let f = Flags::parse(&["--seed", "--epochs"])?;
+    let seed: u64 = f.get("--seed", 0)?;
+    let epochs: usize = f.get("--epochs", 300)?;
     let mut rng = seeded(seed);
     let data = friedman(POINTS, &mut rng)?;
     let (train, test) = data.split(0.2, &mut rng)?;

@@ -21,9 +21,12 @@
 mod adding;
 #[path = "common/digits.rs"]
 mod digits;
+#[path = "common/flags.rs"]
+mod flags;
 
 use adding::{problems, run_cell, GruNet, LstmNet, RnnNet, Settings};
 use digits::{Digits, CLASSES, DEFAULT_PATH, PIXELS};
+use flags::Flags;
 use gradnet::diagnostics::GradientReport;
 use gradnet::fit::{Callback, Context, Control, FitError, History, Trainer, Verbosity};
 use gradnet::loss::accuracy;
@@ -165,31 +168,15 @@ struct Args {
 
 impl Args {
     fn parse() -> Result<Self, String> {
-        let mut a = Args {
-            seeds: 3,
-            epochs: 40,
-            length: 50,
-            steps: 2000,
-            out: PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/target/vanishing")),
+        let f = Flags::parse(&["--seeds", "--epochs", "--length", "--steps", "--out"])?;
+        let default_out = concat!(env!("CARGO_MANIFEST_DIR"), "/target/vanishing");
+        let a = Args {
+            seeds: f.get("--seeds", 3)?,
+            epochs: f.get("--epochs", 40)?,
+            length: f.get("--length", 50)?,
+            steps: f.get("--steps", 2000)?,
+            out: f.get("--out", PathBuf::from(default_out))?,
         };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
-            match flag.as_str() {
-                "--seeds" => a.seeds = value.parse().map_err(|e| bad(&e))?,
-                "--epochs" => a.epochs = value.parse().map_err(|e| bad(&e))?,
-                "--length" => a.length = value.parse().map_err(|e| bad(&e))?,
-                "--steps" => a.steps = value.parse().map_err(|e| bad(&e))?,
-                "--out" => a.out = PathBuf::from(value),
-                _ => {
-                    return Err(format!(
-                        "unknown flag {flag}; expected --seeds, --epochs, --length, --steps, --out"
-                    ))
-                }
-            }
-        }
         if a.seeds == 0 || a.epochs == 0 || a.length < 2 {
             return Err("--seeds and --epochs must be at least 1, --length at least 2".into());
         }
@@ -507,11 +494,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "||dL/dx_t||",
     );
     let by_step = |v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter().enumerate().map(|(t, &n)| ((t + 1) as f64, n)).collect()
+        v.iter()
+            .enumerate()
+            .map(|(t, &n)| ((t + 1) as f64, n))
+            .collect()
     };
     for c in &cells {
-        time = time.series(format!("{} at initialization", c.cell), by_step(&c.steps_init));
-        time = time.dashed(format!("{} after training", c.cell), by_step(&c.steps_trained));
+        time = time.series(
+            format!("{} at initialization", c.cell),
+            by_step(&c.steps_init),
+        );
+        time = time.dashed(
+            format!("{} after training", c.cell),
+            by_step(&c.steps_trained),
+        );
     }
     time.save(args.out.join("through_time.svg"))?;
 

@@ -2,7 +2,7 @@
 //! networks (LSTM, GRU, tanh RNN), the data, and one training run per cell.
 //!
 //! Shared through `#[path = "common/adding.rs"] mod adding;` by `adding.rs` and
-//! `vanishing.rs`.
+//! `vanishing.rs`, which also declare `mod flags;` (`common/flags.rs`).
 
 #![allow(dead_code)] // each example uses part of this module
 
@@ -59,31 +59,14 @@ pub struct Settings {
 impl Settings {
     /// The defaults, changed by `--length`, `--seed`, `--steps`, `--batch`, `--lr`.
     pub fn from_args() -> Result<Self, String> {
-        let mut s = Settings {
-            length: 100,
-            seed: 0,
-            steps: 3000,
-            batch: 64,
-            lr: 3e-3,
+        let f = crate::flags::Flags::parse(&["--length", "--seed", "--steps", "--batch", "--lr"])?;
+        let s = Settings {
+            length: f.get("--length", 100)?,
+            seed: f.get("--seed", 0)?,
+            steps: f.get("--steps", 3000)?,
+            batch: f.get("--batch", 64)?,
+            lr: f.get("--lr", 3e-3)?,
         };
-        let args: Vec<String> = std::env::args().skip(1).collect();
-        let mut it = args.iter();
-        while let Some(flag) = it.next() {
-            let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
-            let bad = |e: &dyn std::fmt::Display| format!("{flag} {value}: {e}");
-            match flag.as_str() {
-                "--length" => s.length = value.parse().map_err(|e| bad(&e))?,
-                "--seed" => s.seed = value.parse().map_err(|e| bad(&e))?,
-                "--steps" => s.steps = value.parse().map_err(|e| bad(&e))?,
-                "--batch" => s.batch = value.parse().map_err(|e| bad(&e))?,
-                "--lr" => s.lr = value.parse().map_err(|e| bad(&e))?,
-                _ => {
-                    return Err(format!(
-                        "unknown flag {flag}; expected --length, --seed, --steps, --batch, --lr"
-                    ))
-                }
-            }
-        }
         if s.length < 2 {
             return Err("--length must be at least 2".into());
         }

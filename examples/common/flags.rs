@@ -24,7 +24,10 @@ impl Flags {
         let mut it = args.into_iter();
         while let Some(flag) = it.next() {
             if !known.contains(&flag.as_str()) {
-                return Err(format!("unknown flag {flag}; expected {}", known.join(", ")));
+                return Err(format!(
+                    "unknown flag {flag}; expected {}",
+                    known.join(", ")
+                ));
             }
             let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
             values.push((flag, value));

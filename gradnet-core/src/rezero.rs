@@ -140,7 +140,7 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for ReZero<T> {
             .fold(T::zero(), |s, (&x, &d)| s + x * d);
         match grad_write {
             Write::Overwrite => grads.alpha[0] = dot,
-            Write::Accumulate => grads.alpha[0] = grads.alpha[0] + dot,
+            Write::Accumulate => grads.alpha[0] += dot,
         }
         let a = self.alpha[0];
         match (dx, dx_write) {
@@ -149,7 +149,7 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for ReZero<T> {
             (Some(dx), Write::Accumulate) => {
                 assert_eq!(dx.rows(), dy.rows(), "rezero backward: dx rows differ");
                 for (d, &g) in dx.as_mut_slice().iter_mut().zip(dy.as_slice()) {
-                    *d = *d + a * g;
+                    *d += a * g;
                 }
             }
         }

@@ -226,7 +226,7 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 Some(f) => quote_spanned! {span=> {
                     let mut dense = #p::Dense::new(&#init, #bias, rng);
                     for w in dense.weight_mut() {
-                        *w = *w * <T as #p::Real>::of(#f);
+                        *w *= <T as #p::Real>::of(#f);
                     }
                     dense
                 }},
