@@ -147,13 +147,17 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod readme {
     const README: &str = include_str!("../README.md");
-    const SOURCES: [(&str, &str); 6] = [
+    const SOURCES: [(&str, &str); 7] = [
         ("examples/digits.rs", include_str!("digits.rs")),
         ("examples/xor.rs", include_str!("xor.rs")),
         ("examples/adding.rs", include_str!("adding.rs")),
         ("examples/save_load.rs", include_str!("save_load.rs")),
         ("examples/custom.rs", include_str!("custom.rs")),
         ("examples/regression.rs", include_str!("regression.rs")),
+        (
+            "examples/common/adding.rs",
+            include_str!("common/adding.rs"),
+        ),
     ];
 
     /// The ```rust blocks of a markdown text.
