@@ -5,6 +5,7 @@
 //! | [`Constant`]          | `lr`                                                  | (no scheduler)                                 |
 //! | [`StepLr`]            | `base * gamma^floor(epoch / step_size)`               | `torch.optim.lr_scheduler.StepLR`              |
 //! | [`CosineAnnealingLr`] | `eta_min + (base - eta_min) (1 + cos(pi epoch / t_max)) / 2` | `torch.optim.lr_scheduler.CosineAnnealingLR` |
+//! | [`LinearWarmup`]      | `inner(epoch) * (s + (1 - s) min(epoch, warmup) / warmup)` | `LinearLR(start_factor = s, total_iters = warmup)` chained with `inner` |
 //!
 //! The schedules are closed forms (PyTorch's `_get_closed_form_lr`), so the rate at
 //! an epoch does not depend on which epochs were visited before. Like PyTorch's,
@@ -14,7 +15,8 @@
 //! The constructors check their settings and return [`Error::InvalidParameter`]
 //! otherwise (NaN is rejected everywhere): rates finite and `>= 0` (a schedule may
 //! reach 0), periods at least 1, `StepLr`'s `gamma` finite and `> 0`, and
-//! `CosineAnnealingLr`'s `eta_min` between 0 and `base_lr`.
+//! `CosineAnnealingLr`'s `eta_min` between 0 and `base_lr`, `LinearWarmup`'s start
+//! factor in `(0, 1]`.
 //!
 //! ```
 //! use gradnet_core::optim::{Optimizer, SgdConfig};
@@ -170,5 +172,58 @@ impl LrSchedule for CosineAnnealingLr {
     fn lr_at(&self, epoch: usize) -> f64 {
         let phase = core::f64::consts::PI * epoch as f64 / self.t_max as f64;
         self.eta_min + (self.base_lr - self.eta_min) * (1.0 + phase.cos()) / 2.0
+    }
+}
+
+/// Another schedule's rate, multiplied by a factor that rises linearly from
+/// `start_factor` at epoch 0 to 1 at `warmup` and stays 1 after: the gradual warmup
+/// of Goyal et al. (2017), which deep residual networks train with at large rates.
+/// PyTorch's `LinearLR(opt, start_factor, total_iters = warmup)` chained with the
+/// inner scheduler (`ChainedScheduler`). Stepped per batch (as
+/// `gradnet::fit::ScheduleStep::Batch` does), `warmup` counts steps.
+///
+/// ```
+/// use gradnet_core::schedule::{Constant, LinearWarmup, LrSchedule};
+/// let s = LinearWarmup::new(Constant::new(0.1)?, 10, 0.1)?;
+/// assert!((s.lr_at(0) - 0.01).abs() < 1e-15);
+/// assert!((s.lr_at(5) - 0.055).abs() < 1e-15);
+/// assert_eq!(s.lr_at(10), 0.1);
+/// assert_eq!(s.lr_at(1000), 0.1);
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearWarmup<S> {
+    inner: S,
+    warmup: usize,
+    start_factor: f64,
+}
+
+impl<S: LrSchedule> LinearWarmup<S> {
+    /// `inner`, warmed up over `warmup` epochs (or steps) from `start_factor` times
+    /// its rate.
+    ///
+    /// # Errors
+    /// [`Error::InvalidParameter`] if `warmup` is 0 or `start_factor` is outside
+    /// `(0, 1]` (or NaN), as PyTorch's `LinearLR` requires.
+    pub fn new(inner: S, warmup: usize, start_factor: f64) -> Result<Self> {
+        check_period("warmup", warmup)?;
+        in_range(
+            "start_factor",
+            start_factor,
+            start_factor > 0.0 && start_factor <= 1.0,
+            "must be in (0, 1]",
+        )?;
+        Ok(LinearWarmup {
+            inner,
+            warmup,
+            start_factor,
+        })
+    }
+}
+
+impl<S: LrSchedule> LrSchedule for LinearWarmup<S> {
+    fn lr_at(&self, epoch: usize) -> f64 {
+        let done = epoch.min(self.warmup) as f64 / self.warmup as f64;
+        self.inner.lr_at(epoch) * (self.start_factor + (1.0 - self.start_factor) * done)
     }
 }

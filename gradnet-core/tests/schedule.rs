@@ -1,8 +1,8 @@
 //! Learning-rate schedules against the closed forms of PyTorch's
-//! lr_scheduler.StepLR and CosineAnnealingLR.
+//! lr_scheduler.StepLR, CosineAnnealingLR and LinearLR.
 
 use gradnet_core::optim::{AdamConfig, Optimizer};
-use gradnet_core::schedule::{Constant, CosineAnnealingLr, LrSchedule, StepLr};
+use gradnet_core::schedule::{Constant, CosineAnnealingLr, LinearWarmup, LrSchedule, StepLr};
 use gradnet_core::Error;
 
 #[test]
@@ -208,4 +208,50 @@ fn cosine_eta_min_range() {
     // eta_min = base_lr is a constant rate.
     let s = CosineAnnealingLr::new(0.1, 10, 0.1).unwrap();
     assert!((0..30).all(|e| s.lr_at(e) == 0.1));
+}
+
+#[test]
+fn linear_warmup_values() {
+    // LinearLR(start_factor = 0.25, total_iters = 4) chained with CosineAnnealingLR(
+    // base 0.1, T = 10): the factor goes 0.25, 0.4375, 0.625, 0.8125, then 1.
+    let cos = CosineAnnealingLr::new(0.1, 10, 0.0).unwrap();
+    let s = LinearWarmup::new(cos, 4, 0.25).unwrap();
+    for (epoch, factor) in [
+        (0, 0.25),
+        (1, 0.4375),
+        (2, 0.625),
+        (3, 0.8125),
+        (4, 1.0),
+        (9, 1.0),
+    ] {
+        let want = cos.lr_at(epoch) * factor;
+        assert!(
+            (s.lr_at(epoch) - want).abs() < 1e-15,
+            "epoch {epoch}: {}",
+            s.lr_at(epoch)
+        );
+    }
+    // A start factor of 1 is the inner schedule itself.
+    let same = LinearWarmup::new(cos, 3, 1.0).unwrap();
+    assert!((0..12).all(|e| same.lr_at(e) == cos.lr_at(e)));
+}
+
+#[test]
+fn linear_warmup_ranges() {
+    let c = Constant::new(0.1).unwrap();
+    range(
+        "start_factor",
+        "must be in (0, 1]",
+        &[0.0, -0.5, 1.0 + 1e-12, NAN, INF],
+        &[1e-9, 0.5, 1.0],
+        |v| LinearWarmup::new(c, 5, v),
+    );
+    assert_eq!(
+        LinearWarmup::new(c, 0, 0.5),
+        Err(Error::InvalidParameter {
+            name: "warmup",
+            value: 0.0,
+            reason: "must be at least 1",
+        })
+    );
 }

@@ -222,13 +222,14 @@ impl Walker<'_> {
 
     pub(crate) fn batch_norm(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
         let item = cx.item;
-        let slots = self.bind(item, &["momentum", "eps", "affine"])?;
+        let slots = self.bind(item, &["momentum", "eps", "affine", "gamma"])?;
         let momentum = opt_num(self.cx, slots[0], 0.1)?;
         let eps = opt_num(self.cx, slots[1], 1e-5)?;
         let affine = match slots[2] {
             Some(e) => expect_bool(self.cx, e)?,
             None => true,
         };
+        let gamma = self.gamma(slots[3], affine, "affine")?;
         let at = slots[0].map_or(item.word.span(), |e| e.span());
         self.check(
             &momentum,
@@ -243,6 +244,8 @@ impl Walker<'_> {
                 momentum,
                 eps,
                 affine,
+                gamma,
+                residual_scale: None,
             },
             cx.width.clone(),
         ))
@@ -250,14 +253,40 @@ impl Walker<'_> {
 
     pub(crate) fn layer_norm(&mut self, cx: &LayerCx) -> Option<(Kind, Width)> {
         let item = cx.item;
-        let slots = self.bind(item, &["eps", "elementwise_affine"])?;
+        let slots = self.bind(item, &["eps", "elementwise_affine", "gamma"])?;
         let eps = opt_num(self.cx, slots[0], 1e-5)?;
         let affine = match slots[1] {
             Some(e) => expect_bool(self.cx, e)?,
             None => true,
         };
+        let gamma = self.gamma(slots[2], affine, "elementwise_affine")?;
         self.positive_eps(&eps, slots[0], item)?;
-        Some((Kind::LayerNorm { eps, affine }, cx.width.clone()))
+        Some((
+            Kind::LayerNorm {
+                eps,
+                affine,
+                gamma,
+                residual_scale: None,
+            },
+            cx.width.clone(),
+        ))
+    }
+
+    /// A normalization's `gamma = x` (its initial scale), which needs its affine
+    /// parameters: `Some(None)` when not given, `None` after an error.
+    fn gamma(&mut self, slot: Option<&Expr>, affine: bool, flag: &str) -> Option<Option<Num>> {
+        let Some(e) = slot else {
+            return Some(None);
+        };
+        let gamma = expect_num(self.cx, e)?;
+        if !affine {
+            self.cx.error(
+                e.span(),
+                format!("`gamma` sets the initial scale, which `{flag} = false` removes"),
+            );
+            return None;
+        }
+        Some(Some(gamma))
     }
 
     pub(crate) fn positive_eps(

@@ -179,10 +179,19 @@ pub enum Kind {
         momentum: Num,
         eps: Num,
         affine: bool,
+        /// The initial scale (`gamma = x`); `None`: 1, or the residual scale.
+        gamma: Option<Num>,
+        /// The initial scale when it is the last scale-setting layer of one of the
+        /// network's `B` residual blocks: 1/B (see `check::scale_residual_blocks`).
+        residual_scale: Option<f64>,
     },
     LayerNorm {
         eps: Num,
         affine: bool,
+        /// As for `BatchNorm`.
+        gamma: Option<Num>,
+        /// As for `BatchNorm`.
+        residual_scale: Option<f64>,
     },
     Dropout {
         p: Num,

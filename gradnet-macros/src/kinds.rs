@@ -11,7 +11,7 @@ use crate::check::Walker;
 use crate::expand::{init_value, rt};
 use crate::ir::*;
 use crate::parse::LayerItem;
-use proc_macro2::TokenStream;
+use proc_macro2::{Span, TokenStream};
 use quote::{quote, quote_spanned};
 use syn::Ident;
 
@@ -278,18 +278,21 @@ pub(crate) fn emit(l: &Layer) -> Emit {
             momentum,
             eps,
             affine,
+            gamma,
+            residual_scale,
         } => {
             let (m, e) = (&momentum.tokens, &eps.tokens);
+            let ctor = quote_spanned! {span=>
+                #p::batch_norm::BatchNorm::from_checked_config(#p::batch_norm::BatchNormConfig {
+                    affine: #affine,
+                    momentum: ::core::option::Option::Some(#m),
+                    eps: #e,
+                })
+            };
             Emit {
                 field: Some((
                     quote!(#p::batch_norm::BatchNorm<T, #i>),
-                    quote_spanned! {span=>
-                        #p::batch_norm::BatchNorm::from_checked_config(#p::batch_norm::BatchNormConfig {
-                            affine: #affine,
-                            momentum: ::core::option::Option::Some(#m),
-                            eps: #e,
-                        })
-                    },
+                    with_gamma(ctor, gamma, *residual_scale, span),
                 )),
                 params: vec![t("weight", true), t("bias", true)],
                 buffers: vec![
@@ -304,31 +307,42 @@ pub(crate) fn emit(l: &Layer) -> Emit {
                 eval_identity: false,
                 random: false,
                 text: format!(
-                    "batch_norm(momentum = {}, eps = {})",
+                    "batch_norm(momentum = {}, eps = {}){}",
                     num(momentum),
-                    num(eps)
+                    num(eps),
+                    gamma_text(gamma, *residual_scale, &num)
                 ),
                 delegate: false,
             }
         }
-        Kind::LayerNorm { eps, affine } => {
+        Kind::LayerNorm {
+            eps,
+            affine,
+            gamma,
+            residual_scale,
+        } => {
             let e = &eps.tokens;
+            let ctor = quote_spanned! {span=>
+                #p::layer_norm::LayerNorm::from_checked_config(#p::layer_norm::LayerNormConfig {
+                    eps: #e,
+                    elementwise_affine: #affine,
+                    bias: #affine,
+                })
+            };
             Emit {
                 field: Some((
                     quote!(#p::layer_norm::LayerNorm<T, #i>),
-                    quote_spanned! {span=>
-                        #p::layer_norm::LayerNorm::from_checked_config(#p::layer_norm::LayerNormConfig {
-                            eps: #e,
-                            elementwise_affine: #affine,
-                            bias: #affine,
-                        })
-                    },
+                    with_gamma(ctor, gamma, *residual_scale, span),
                 )),
                 params: vec![t("weight", true), t("bias", true)],
                 buffers: Vec::new(),
                 eval_identity: false,
                 random: false,
-                text: format!("layer_norm(eps = {})", num(eps)),
+                text: format!(
+                    "layer_norm(eps = {}){}",
+                    num(eps),
+                    gamma_text(gamma, *residual_scale, &num)
+                ),
                 delegate: false,
             }
         }
@@ -521,5 +535,40 @@ fn recurrent(l: &Layer, r: &Recurrent) -> Emit {
         random: false,
         text,
         delegate: true,
+    }
+}
+
+/// A normalization's constructor followed by setting its initial scale (`gamma`):
+/// the one written, or a residual block's `1/B`; the constructor alone otherwise.
+fn with_gamma(
+    ctor: TokenStream,
+    gamma: &Option<Num>,
+    scale: Option<f64>,
+    span: Span,
+) -> TokenStream {
+    let p = rt();
+    let value = match (gamma, scale) {
+        (Some(g), _) => {
+            let g = &g.tokens;
+            quote!(#g)
+        }
+        (None, Some(f)) => quote!(#f),
+        (None, None) => return ctor,
+    };
+    quote_spanned! {span=> {
+        let mut norm = #ctor;
+        if let ::core::option::Option::Some(gamma) = norm.weight_mut() {
+            gamma.fill(<T as #p::Real>::of(#value));
+        }
+        norm
+    }}
+}
+
+/// How the summary shows a normalization's initial scale, when it is not 1.
+fn gamma_text(gamma: &Option<Num>, scale: Option<f64>, num: &dyn Fn(&Num) -> String) -> String {
+    match (gamma, scale) {
+        (Some(g), _) => format!(", gamma = {}", num(g)),
+        (None, Some(f)) => format!(", gamma = {f:.3}"),
+        (None, None) => String::new(),
     }
 }

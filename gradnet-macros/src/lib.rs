@@ -56,8 +56,9 @@ use proc_macro::TokenStream;
 ///        | leaky_relu(negative_slope = 0.01) | elu(alpha = 1.0)
 ///        | softplus(beta = 1.0, threshold = 20.0) | hard_tanh(min_val = -1.0, max_val = 1.0)
 ///        | prelu | prelu(num_parameters, init = 0.25)
-///        | batch_norm(momentum = 0.1, eps = 1e-5, affine = true)
-///        | layer_norm(eps = 1e-5, elementwise_affine = true)
+///        | batch_norm(momentum = 0.1, eps = 1e-5, affine = true, gamma = 1.0)
+///        | layer_norm(eps = 1e-5, elementwise_affine = true, gamma = 1.0)
+///                                       `gamma`: the initial scale (default 1)
 ///        | dropout(p = 0.5)
 ///        | map(|x| Expr)                an elementwise activation whose derivative the
 ///                                       macro derives (see below)
@@ -66,9 +67,12 @@ use proc_macro::TokenStream;
 ///                                       the hidden width H, or `Width -> Width` (the
 ///                                       width coming in, then H): nn.RNN/LSTM/GRU
 ///        | residual { Item, ... }       output = input + the block's output; in a network
-///                                       of B blocks the last dense layer of each (with
-///                                       the default init) starts scaled by 1/B, so
-///                                       the network starts near the identity at any depth
+///                                       of B blocks the last dense, batch-norm or
+///                                       layer-norm layer of each starts scaled by 1/B
+///                                       (a dense layer's default init, a norm's
+///                                       gamma; an explicit `init` or `gamma` is kept),
+///                                       so the network starts near the identity at
+///                                       any depth
 ///        | residual(rezero = true) { Item, ... }
 ///                                       output = input + alpha * the block's output, a
 ///                                       learnable `alpha` starting at 0 (ReZero)
