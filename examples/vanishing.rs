@@ -193,7 +193,7 @@ impl Args {
         let a = Args {
             seeds: f.get("--seeds", 3)?,
             epochs: f.get("--epochs", 40)?,
-            length: f.get("--length", 50)?,
+            length: f.get("--length", 100)?,
             steps: f.get("--steps", 2000)?,
             out: f.get("--out", PathBuf::from(default_out))?,
         };

@@ -77,6 +77,45 @@ network! {
 }
 
 network! {
+    /// Batch norm in 49 blocks (each block's dense weights and gamma start at 1/49).
+    struct BatchNormResidual50 {
+        input: 8,
+        dense(16),
+        batch_norm,
+        relu,
+        repeat(49) { residual { dense(16), batch_norm, relu } },
+        dense(3),
+        loss: cross_entropy,
+    }
+}
+
+network! {
+    /// The same layers without the skips.
+    struct BatchNorm50 {
+        input: 8,
+        repeat(49) { dense(16), batch_norm, relu },
+        dense(3),
+        loss: cross_entropy,
+    }
+}
+
+network! {
+    /// The scaling rule's cases, in 4 blocks (1/B = 0.25): a pre-activation block
+    /// (the normalization before the dense layer: only the dense layer is
+    /// scaled), a layer norm after the dense layer (both), an explicit gamma
+    /// (neither), an explicit init before a batch norm (only gamma).
+    struct Rules {
+        input: 8,
+        residual { batch_norm, relu, dense(8) },
+        residual { dense(8), layer_norm, relu },
+        residual { dense(8), batch_norm(gamma = 0.5), relu },
+        residual { dense(8, init = he_normal), batch_norm },
+        dense(3),
+        loss: cross_entropy,
+    }
+}
+
+network! {
     struct Exploding20 {
         input: 8,
         repeat(19) { dense(16, init = normal(0.8)), relu },
@@ -194,6 +233,54 @@ fn residual_networks_start_near_the_identity_at_depth_50() {
     assert!(rms < 10.0, "logits rms {rms}");
 }
 
+#[test]
+fn batch_norm_in_residual_blocks_stays_within_10x_and_plain_batch_norm_explodes() {
+    let r = ratio_at_init::<BatchNormResidual50<f64>>();
+    assert!(r <= 10.0, "residual ratio {r}");
+    // Yang et al. (2019): about 1.21 per layer on the way down, without skips.
+    let plain = ratio_at_init::<BatchNorm50<f64>>();
+    assert!(plain > 1e3, "plain ratio {plain}");
+}
+
+#[test]
+fn residual_scaling_follows_the_rule() {
+    let net = Rules::<f64>::new(&mut seeded(0));
+    let fresh = Rules::<f64>::new(&mut seeded(0));
+    let mut gammas = Vec::new();
+    net.visit_params(&mut |name, v| {
+        if name.ends_with(".weight") && v.len() == 8 && !name.starts_with("4.") {
+            gammas.push((name, v[0]));
+        }
+    });
+    let g = |n: &str| gammas.iter().find(|(m, _)| *m == n).map(|&(_, v)| v);
+    // The gammas: pre-activation block untouched, then 1/4, explicit, 1/4.
+    assert_eq!(g("0.0.weight"), Some(1.0));
+    assert_eq!(g("1.1.weight"), Some(0.25));
+    assert_eq!(g("2.1.weight"), Some(0.5));
+    assert_eq!(g("3.1.weight"), Some(0.25));
+    // The dense weights against an unscaled draw of the same stream: He init with
+    // 8 inputs has a standard deviation of 0.5, so a scaled one is near 0.125.
+    let rms = |v: &[f64]| (v.iter().map(|x| x * x).sum::<f64>() / v.len() as f64).sqrt();
+    let mut dense = Vec::new();
+    net.visit_shapes(&mut |name, _, s: Shape| {
+        if s.rank() == 2 {
+            dense.push(name);
+        }
+    });
+    let mut rmss = Vec::new();
+    net.visit_params(&mut |name, v| {
+        if dense.contains(&name) {
+            rmss.push((name, rms(v)));
+        }
+    });
+    let scaled: Vec<bool> = rmss[..4].iter().map(|&(_, r)| r < 0.3).collect();
+    assert_eq!(scaled, [true, true, false, false], "{rmss:?}");
+    // The summary says so.
+    let summary = fresh.summary().to_string();
+    assert!(summary.contains("gamma = 0.250"), "{summary}");
+    assert!(summary.contains("gamma = 0.5"), "{summary}");
+}
+
 /// Which parameters have had a nonzero gradient in the first `steps` steps.
 fn learning_within<N: Net>(steps: usize) -> Vec<&'static str> {
     let mut net = N::new(&mut seeded(2));
@@ -222,6 +309,10 @@ fn learning_within<N: Net>(steps: usize) -> Vec<&'static str> {
 #[test]
 fn every_block_parameter_gets_a_gradient_within_3_steps() {
     assert_eq!(learning_within::<Residual50<f64>>(1), Vec::<&str>::new());
+    assert_eq!(
+        learning_within::<BatchNormResidual50<f64>>(1),
+        Vec::<&str>::new()
+    );
     // ReZero: the blocks are switched off at the first step, on at the second.
     assert!(!learning_within::<ReZero50<f64>>(1).is_empty());
     assert_eq!(learning_within::<ReZero50<f64>>(3), Vec::<&str>::new());
