@@ -3,7 +3,7 @@
 
 use super::{
     check_restore, non_negative, positive, unit_open, update_each, visit_buffers, Core, Optimizer,
-    OptimizerState,
+    OptimizerState, Updated,
 };
 use crate::error::Result;
 use crate::params::Parameters;
@@ -262,38 +262,43 @@ impl<T: Real> Optimizer<T> for Adam<T> {
             // and vectorize.
             let n = p.value.len();
             let (grad, m, v) = (&p.grad[..n], &mut m[..n], &mut v[..n]);
-            let decayed = |old: T| shrink.map_or(old, |s| old * s);
             // Separate loops with and without AMSGrad, so neither carries the other's
             // branch.
             let up = if amsgrad {
                 let v_max = &mut v_max[..n];
-                update_each(track, p.value, |j, old| {
-                    let g = if decay_l2 {
-                        grad[j] + l2 * old
-                    } else {
-                        grad[j]
-                    };
-                    m[j] = b1 * m[j] + one_b1 * g;
-                    v[j] = b2 * v[j] + one_b2 * g * g;
-                    // A NaN propagates, as with torch.maximum.
-                    if v[j] > v_max[j] || v[j].is_nan() {
-                        v_max[j] = v[j];
-                    }
-                    let denom = v_max[j].sqrt() / bias2_sqrt + eps;
-                    decayed(old) - step_size * (m[j] / denom)
-                })
+                update_each(
+                    track,
+                    p.value,
+                    #[inline(always)]
+                    move |j, old| {
+                        let g = if decay_l2 {
+                            grad[j] + l2 * old
+                        } else {
+                            grad[j]
+                        };
+                        m[j] = b1 * m[j] + one_b1 * g;
+                        v[j] = b2 * v[j] + one_b2 * g * g;
+                        // A NaN propagates, as with torch.maximum.
+                        if v[j] > v_max[j] || v[j].is_nan() {
+                            v_max[j] = v[j];
+                        }
+                        let denom = v_max[j].sqrt() / bias2_sqrt + eps;
+                        shrink.map_or(old, |s| old * s) - step_size * (m[j] / denom)
+                    },
+                )
             } else {
-                update_each(track, p.value, |j, old| {
-                    let g = if decay_l2 {
-                        grad[j] + l2 * old
-                    } else {
-                        grad[j]
-                    };
-                    m[j] = b1 * m[j] + one_b1 * g;
-                    v[j] = b2 * v[j] + one_b2 * g * g;
-                    let denom = v[j].sqrt() / bias2_sqrt + eps;
-                    decayed(old) - step_size * (m[j] / denom)
-                })
+                let k = Scalars {
+                    b1,
+                    b2,
+                    one_b1,
+                    one_b2,
+                    bias2_sqrt,
+                    eps,
+                    step_size,
+                    l2: decay_l2.then_some(l2),
+                    shrink,
+                };
+                adam_update(track, p.value, grad, m, v, &k)
             };
             tally.see(p.name, up);
         });
@@ -370,4 +375,59 @@ impl<T: Real> OptimizerState<T> for Adam<T> {
         self.v_max = it.next().unwrap_or_default();
         Ok(())
     }
+}
+
+/// The per-step constants of an Adam update.
+struct Scalars<T> {
+    b1: T,
+    b2: T,
+    one_b1: T,
+    one_b2: T,
+    bias2_sqrt: T,
+    eps: T,
+    step_size: T,
+    /// The L2 penalty, if any.
+    l2: Option<T>,
+    /// AdamW's `1 - lr * weight_decay`, if any.
+    shrink: Option<T>,
+}
+
+/// One Adam update (without AMSGrad) of one parameter's values: a function of its
+/// own, so that its slices are arguments that the compiler knows do not overlap,
+/// and the loop vectorizes (captured by a closure, they were reloaded and
+/// updated one value at a time: 13 ns per value in the digits example).
+#[inline(never)]
+fn adam_update<T: Real>(
+    track: bool,
+    x: &mut [T],
+    grad: &[T],
+    m: &mut [T],
+    v: &mut [T],
+    k: &Scalars<T>,
+) -> Updated<T> {
+    let n = x.len();
+    let (grad, m, v) = (&grad[..n], &mut m[..n], &mut v[..n]);
+    let &Scalars {
+        b1,
+        b2,
+        one_b1,
+        one_b2,
+        bias2_sqrt,
+        eps,
+        step_size,
+        l2,
+        shrink,
+    } = k;
+    update_each(
+        track,
+        x,
+        #[inline(always)]
+        move |j, old| {
+            let g = l2.map_or(grad[j], |l2| grad[j] + l2 * old);
+            m[j] = b1 * m[j] + one_b1 * g;
+            v[j] = b2 * v[j] + one_b2 * g * g;
+            let denom = v[j].sqrt() / bias2_sqrt + eps;
+            shrink.map_or(old, |s| old * s) - step_size * (m[j] / denom)
+        },
+    )
 }

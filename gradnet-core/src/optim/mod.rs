@@ -504,7 +504,7 @@ impl Walk<'_> {
 
 /// What [`update_each`] reports about one parameter's update.
 #[derive(Clone, Copy, Debug)]
-struct Updated<T> {
+pub(crate) struct Updated<T> {
     /// Squared L2 norm of the change; zero unless tracking.
     sum_sq: T,
     /// Whether every new value is finite.

@@ -229,24 +229,29 @@ impl<T: Real> Optimizer<T> for RmsProp<T> {
             };
             let grad = p.grad;
             assert_eq!(grad.len(), p.value.len(), "a gradient per value");
-            let up = update_each(track, p.value, |j, old| {
-                let g = grad[j];
-                let g = if decay { g + wd * old } else { g };
-                sq_avg[j] = alpha * sq_avg[j] + one_alpha * g * g;
-                let var = if centered {
-                    g_avg[j] = alpha * g_avg[j] + one_alpha * g;
-                    sq_avg[j] - g_avg[j] * g_avg[j]
-                } else {
-                    sq_avg[j]
-                };
-                let denom = var.sqrt() + eps;
-                if use_momentum {
-                    buf[j] = mu * buf[j] + g / denom;
-                    old - lr * buf[j]
-                } else {
-                    old - lr * (g / denom)
-                }
-            });
+            let up = update_each(
+                track,
+                p.value,
+                #[inline(always)]
+                move |j, old| {
+                    let g = grad[j];
+                    let g = if decay { g + wd * old } else { g };
+                    sq_avg[j] = alpha * sq_avg[j] + one_alpha * g * g;
+                    let var = if centered {
+                        g_avg[j] = alpha * g_avg[j] + one_alpha * g;
+                        sq_avg[j] - g_avg[j] * g_avg[j]
+                    } else {
+                        sq_avg[j]
+                    };
+                    let denom = var.sqrt() + eps;
+                    if use_momentum {
+                        buf[j] = mu * buf[j] + g / denom;
+                        old - lr * buf[j]
+                    } else {
+                        old - lr * (g / denom)
+                    }
+                },
+            );
             tally.see(p.name, up);
         });
         tally.finish()
