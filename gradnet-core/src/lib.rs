@@ -43,6 +43,7 @@ pub mod optim;
 pub mod params;
 pub mod persist;
 pub mod prelu;
+pub mod reduce;
 pub mod real;
 pub mod rezero;
 pub mod rng;
