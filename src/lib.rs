@@ -44,6 +44,8 @@ pub use gradnet_macros::{grad, network};
 
 pub mod data;
 pub mod fit;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;
