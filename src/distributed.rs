@@ -530,10 +530,7 @@ impl<T: Real + Equivalence> DataParallel<T> {
                 Ok(loss)
             }
             Err(e) => {
-                let diverged = matches!(
-                    e.step_error(),
-                    Some(Error::ParametersDiverged { .. })
-                );
+                let diverged = matches!(e.step_error(), Some(Error::ParametersDiverged { .. }));
                 if !diverged {
                     unpack_buffers(net, &self.buffers);
                     *N::rng_mut(ws) = rng_before;

@@ -43,9 +43,9 @@ pub use gradnet_core::*;
 pub use gradnet_macros::{grad, network};
 
 pub mod data;
-pub mod fit;
 #[cfg(feature = "mpi")]
 pub mod distributed;
+pub mod fit;
 pub mod metrics;
 #[cfg(feature = "plot")]
 pub mod plot;

@@ -50,12 +50,12 @@ pub use state::FitState;
 
 use crate::data::{empty, DataError, Dataset, Loader, Rows};
 use crate::metrics::Metric;
-use parallel::Parallel;
 use gradnet_core::diagnostics::{GradientReport, Thresholds};
 use gradnet_core::optim::OptimizerState;
 use gradnet_core::persist::checkpoint_from_bytes_with;
 use gradnet_core::schedule::LrSchedule;
 use gradnet_core::{rng, Error, Network, Real};
+use parallel::Parallel;
 use std::borrow::Borrow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -569,7 +569,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                     state: &state,
                     dropout_rng: N::rng(&ws),
                     directions: &directions,
-                rank,
+                    rank,
                     _t: core::marker::PhantomData,
                 };
                 let mut outcome = Ok(false);
@@ -840,7 +840,11 @@ fn sum_over_ranks<T: Real, N: Network<T>, O>(p: &mut dyn Parallel<T, N, O>, sums
     p.sum(&mut lens);
     let mut flat = Vec::new();
     for (s, l) in sums.iter_mut().zip(lens.chunks_exact(2)) {
-        let len = if l[1] > 0.0 { (l[0] / l[1]).round() as usize } else { 0 };
+        let len = if l[1] > 0.0 {
+            (l[0] / l[1]).round() as usize
+        } else {
+            0
+        };
         s.resize(len, 0.0);
         flat.extend_from_slice(s);
     }
