@@ -202,20 +202,15 @@ impl Mpi {
     /// The value of `result`, or the end of the job: a rank's own error is printed
     /// to standard error as `rank R: error: ...` with its causes, and the job is
     /// aborted with status 1, so `mpirun` exits non-zero with that rank's error. A
-    /// rank told that another failed ([`DistError::PeerFailed`]) waits for the
-    /// failing rank to end the job, so that its error is the one reported.
-    pub fn exit_on_error<V, E: std::error::Error + 'static>(&self, result: Result<V, E>) -> V {
+    /// rank told that another failed ([`DistError::PeerFailed`], also inside a
+    /// [`crate::fit::FitError`]) waits for the failing rank to end the job, so that
+    /// its error is the one reported.
+    pub fn exit_on_error<V, E: Into<Box<dyn std::error::Error>>>(&self, result: Result<V, E>) -> V {
         match result {
             Ok(v) => v,
             Err(e) => {
-                let peer = (&e as &dyn std::error::Error)
-                    .downcast_ref::<DistError>()
-                    .is_some_and(|d| matches!(d, DistError::PeerFailed { .. }))
-                    || (&e as &dyn std::error::Error)
-                        .source()
-                        .and_then(|s| s.downcast_ref::<DistError>())
-                        .is_some_and(|d| matches!(d, DistError::PeerFailed { .. }));
-                if peer {
+                let e: Box<dyn std::error::Error> = e.into();
+                if is_peer_failure(&*e) {
                     // The failing rank aborts the job; this barrier never completes.
                     self.barrier();
                 }
@@ -230,6 +225,26 @@ impl Mpi {
             }
         }
     }
+}
+
+/// Whether `e` (or a cause of it) says that another rank failed.
+fn is_peer_failure(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cur = Some(e);
+    while let Some(e) = cur {
+        let peer = matches!(
+            e.downcast_ref::<DistError>(),
+            Some(DistError::PeerFailed { .. })
+        ) || matches!(
+            e.downcast_ref::<crate::fit::FitError>(),
+            Some(crate::fit::FitError::Distributed(DistError::PeerFailed { .. }))
+                | Some(crate::fit::FitError::PeerCallback)
+        );
+        if peer {
+            return true;
+        }
+        cur = e.source();
+    }
+    false
 }
 
 /// How batch norm's statistics are kept across ranks.
