@@ -391,11 +391,11 @@ fn ranks() -> i32 {
     i32::from(c.failed > 0)
 }
 
+/// Rows of 6 features and their classes.
+type Data = Dataset<Batch<f64, 6>, Vec<usize>>;
+
 /// A data set of 100 rows and a validation set of 30.
-fn datasets() -> (
-    Dataset<Batch<f64, 6>, Vec<usize>>,
-    Dataset<Batch<f64, 6>, Vec<usize>>,
-) {
+fn datasets() -> (Data, Data) {
     let mut xs = Vec::new();
     let mut ys = Vec::new();
     for s in 0..9 {
