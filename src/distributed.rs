@@ -50,6 +50,11 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! Give each rank's workspace its own dropout seed (`NetWorkspace::with_seed(seed +
+//! rank)`; [`crate::fit::Trainer::data_parallel`] does it), or every rank draws the
+//! same masks. [`crate::fit::Trainer::data_parallel`] adds the sharding of the data,
+//! the reduced metrics and rank-0 checkpoints.
+//!
 //! Run it with `mpirun -np 2 target/release/examples/NAME` (as root, Open MPI also
 //! needs `--allow-run-as-root`; with more ranks than cores, `--oversubscribe`).
 
@@ -236,8 +241,9 @@ fn is_peer_failure(e: &(dyn std::error::Error + 'static)) -> bool {
             Some(DistError::PeerFailed { .. })
         ) || matches!(
             e.downcast_ref::<crate::fit::FitError>(),
-            Some(crate::fit::FitError::Distributed(DistError::PeerFailed { .. }))
-                | Some(crate::fit::FitError::PeerCallback)
+            Some(crate::fit::FitError::Distributed(
+                DistError::PeerFailed { .. }
+            )) | Some(crate::fit::FitError::PeerCallback)
         );
         if peer {
             return true;
