@@ -24,8 +24,11 @@
 //! 784-1024-1024-10 at batch 64) on synthetic data, split over the ranks, through
 //! `DataParallel::train_step`. Rank 0 prints the global examples per second, the
 //! time per step, and the share of it spent in collective operations (the gradient
-//! allreduce, the buffers' broadcast, synchronized batch norm's reductions). With
-//! one rank it also times the plain `train_step` for comparison.
+//! allreduce, the buffers' broadcast, synchronized batch norm's reductions, and the
+//! wait for the slower rank). With one rank it also times the plain `train_step`
+//! for comparison. `--bench allreduce`: the allreduce alone (after a barrier, so no
+//! waiting), of as many f32 as each of those networks has parameters, `--steps`
+//! times.
 
 #[path = "common/digits.rs"]
 mod digits;
@@ -243,6 +246,35 @@ where
     Ok(())
 }
 
+/// The allreduce alone: `MPI_Allreduce` (sum) of as many f32 as W1, W3 and the wide
+/// MLP have parameters, after a barrier, so that no rank waits for another's
+/// compute: rank 0 prints the mean time of one.
+fn allreduce(mpi: &Mpi, repeats: usize) -> Result<(), BoxError> {
+    let mut scratch = Vec::new();
+    for (name, n) in [("W1", 235_146usize), ("W3", 1_328_650), ("wide", 1_863_690)] {
+        let mut v = vec![1.0f32; n];
+        mpi.all_reduce_sum(&mut v, &mut scratch);
+        let mut total = 0.0;
+        for _ in 0..repeats {
+            mpi.barrier();
+            let t = Instant::now();
+            mpi.all_reduce_sum(&mut v, &mut scratch);
+            total += t.elapsed().as_secs_f64();
+        }
+        if mpi.is_root() {
+            let per = total / repeats as f64;
+            println!(
+                "allreduce of {name}'s {n} f32 ({:.2} MB) over {} rank(s): {:.3} ms ({:.2} GB/s of buffer)",
+                4.0 * n as f64 / 1e6,
+                mpi.size(),
+                1e3 * per,
+                4.0 * n as f64 / per / 1e9
+            );
+        }
+    }
+    Ok(())
+}
+
 fn run(mpi: &Mpi) -> Result<(), BoxError> {
     let flags = flags::Flags::parse(&["--bench", "--steps", "--bn", "--seed"])?;
     let steps: usize = flags.get("--steps", 200)?;
@@ -251,7 +283,8 @@ fn run(mpi: &Mpi) -> Result<(), BoxError> {
         "w1" => bench::<784, W1<f32>>(mpi, "W1", 64, steps, bn_mode(&flags, "local")?),
         "w3" => bench::<256, W3<f32>>(mpi, "W3", 128, steps, bn_mode(&flags, "local")?),
         "wide" => bench::<784, Wide<f32>>(mpi, "wide", 64, steps, bn_mode(&flags, "local")?),
-        other => Err(format!("--bench {other}: expected w1, w3 or wide").into()),
+        "allreduce" => allreduce(mpi, steps),
+        other => Err(format!("--bench {other}: expected w1, w3, wide or allreduce").into()),
     }
 }
 

@@ -82,7 +82,7 @@ pub enum DistError {
     /// This rank's training pass failed (a non-finite input, a target that does
     /// not fit); the other ranks get [`DistError::PeerFailed`] from the same step,
     /// and nothing changed on any rank.
-    #[error("rank {rank}: {source}")]
+    #[error("the training pass failed on rank {rank}")]
     Pass {
         /// This rank.
         rank: usize,
@@ -93,7 +93,7 @@ pub enum DistError {
     /// The step failed after the reduction, on the same values on every rank, so
     /// alike on every rank: a non-finite reduced loss or gradient, clipping, the
     /// optimizer. Nothing changed, except after [`Error::ParametersDiverged`].
-    #[error("rank {rank}: {source}")]
+    #[error("the step failed on rank {rank}, on the reduced values (as on every rank)")]
     Step {
         /// This rank.
         rank: usize,
