@@ -237,8 +237,8 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
     /// checkpoints are written by rank 0 only ([`Context::save_checkpoint`] does
     /// nothing elsewhere) and [`Trainer::resume_from`] loads the one file on every
     /// rank; progress is printed by rank 0 only. Rank 0's initial weights are
-    /// broadcast first. Dropout draws from the seed's stream `rank` (rank 0's is
-    /// one process's).
+    /// broadcast first. Each rank draws its dropout masks from its own stream of
+    /// the seed (rank 0 from one process's).
     ///
     /// With one rank this is the ordinary fit, to rounding. Metric sums of a
     /// checkpoint written within an epoch are rank 0's alone, so an epoch resumed
