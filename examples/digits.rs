@@ -147,8 +147,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 #[cfg(test)]
 mod readme {
     const README: &str = include_str!("../README.md");
-    const SOURCES: [(&str, &str); 7] = [
+    const SOURCES: [(&str, &str); 8] = [
         ("examples/digits.rs", include_str!("digits.rs")),
+        ("examples/digits_mpi.rs", include_str!("digits_mpi.rs")),
         ("examples/xor.rs", include_str!("xor.rs")),
         ("examples/adding.rs", include_str!("adding.rs")),
         ("examples/save_load.rs", include_str!("save_load.rs")),

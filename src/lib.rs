@@ -43,6 +43,8 @@ pub use gradnet_core::*;
 pub use gradnet_macros::{grad, network};
 
 pub mod data;
+#[cfg(feature = "mpi")]
+pub mod distributed;
 pub mod fit;
 pub mod metrics;
 #[cfg(feature = "plot")]

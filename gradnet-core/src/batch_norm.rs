@@ -58,6 +58,7 @@ use crate::error::{Error, Result};
 use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
 use crate::real::Real;
+use crate::reduce::{NoReduce, Reducer};
 use crate::rng::SeededRng;
 
 /// Rows per block in [`BatchNorm::forward_eval`]: the per-feature scale (one square
@@ -193,6 +194,11 @@ pub struct BatchNormCache<T, const D: usize> {
     // Filled by `forward_frozen_stats` (the running statistics): the backward then
     // has no batch-statistics terms.
     frozen: bool,
+    // The rows the batch statistics were taken over: this batch's, or every
+    // process's in a synchronized pass.
+    stat_rows: usize,
+    // A synchronized pass's packing buffer (2 D values): what one reduction sends.
+    sync: Vec<T>,
 }
 
 impl<T: Real, const D: usize> BatchNormCache<T, D> {
@@ -213,6 +219,12 @@ impl<T: Real, const D: usize> BatchNormCache<T, D> {
         ] {
             v.resize(D, T::zero());
         }
+    }
+
+    /// The rows the batch statistics of the last training forward were taken over:
+    /// the batch's own, or, synchronized, those of every process's batch.
+    pub fn stat_rows(&self) -> usize {
+        self.stat_rows
     }
 }
 
@@ -379,12 +391,30 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         y: &mut Batch<T, D>,
         cache: &mut BatchNormCache<T, D>,
     ) -> Result<()> {
+        self.forward_train_stats_with(x, y, cache, &mut NoReduce)
+    }
+
+    /// [`BatchNorm::forward_train_stats`] with the batch statistics taken over the
+    /// rows of every process `reducer` sums over (PyTorch's `SyncBatchNorm`): the
+    /// per-feature sums and the row count in one reduction, then the sums of
+    /// squared deviations from that mean in a second (two passes, as one process
+    /// computes them). With [`NoReduce`] this is `forward_train_stats`.
+    ///
+    /// # Errors
+    /// [`Error::TooFewRows`] if `x` has fewer than 2 rows (checked on each
+    /// process's own batch, so that every process refuses alike).
+    pub fn forward_train_stats_with<R: Reducer<T>>(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        reducer: &mut R,
+    ) -> Result<()> {
         let n = x.rows();
         check_train_rows(n)?;
         self.assert_shapes();
         cache.prepare();
         cache.frozen = false;
-        let nt = T::of(n as f64);
         let mean = &mut cache.mean[..D];
         let var = &mut cache.var[..D];
         let invstd = &mut cache.invstd[..D];
@@ -396,6 +426,18 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
                 mean[j] += r[j];
             }
         }
+        let mut rows = n;
+        if R::SYNCED {
+            // The sums and the row count, reduced together.
+            cache.sync.clear();
+            cache.sync.extend_from_slice(mean);
+            cache.sync.push(T::of(n as f64));
+            reducer.sum_in_place(&mut cache.sync);
+            mean.copy_from_slice(&cache.sync[..D]);
+            rows = cache.sync[D].as_f64().round() as usize;
+        }
+        cache.stat_rows = rows;
+        let nt = T::of(rows as f64);
         for m in mean.iter_mut() {
             *m /= nt;
         }
@@ -406,6 +448,9 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
                 let d = r[j] - mean[j];
                 var[j] += d * d;
             }
+        }
+        if R::SYNCED {
+            reducer.sum_in_place(var);
         }
         for j in 0..D {
             var[j] /= nt;
@@ -442,6 +487,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         self.assert_shapes();
         cache.prepare();
         cache.frozen = true;
+        cache.stat_rows = x.rows();
         for j in 0..D {
             cache.mean[j] = self.running_mean[j];
             cache.var[j] = self.running_var[j];
@@ -472,7 +518,8 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
     /// # Panics
     /// If `cache` holds no batch statistics (no training-mode forward filled it).
     pub fn update_running_stats(&mut self, cache: &BatchNormCache<T, D>) {
-        let n = cache.xhat.rows();
+        // The rows the statistics were taken over (every process's, synchronized).
+        let n = cache.stat_rows;
         assert!(
             n >= 2 && !cache.frozen && cache.mean.len() == D && cache.var.len() == D,
             "batch norm: update_running_stats needs the cache of a training-mode forward pass"
@@ -528,6 +575,30 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         dx: Option<&mut Batch<T, D>>,
         dx_write: Write,
     ) {
+        self.backward_with(cache, dy, grads, grad_write, dx, dx_write, &mut NoReduce);
+    }
+
+    /// [`BatchNorm::backward`] of a [`BatchNorm::forward_train_stats_with`]: the
+    /// parameter gradients are this process's (a data-parallel step sums them with
+    /// every other gradient), while the sums over rows that carry the gradient
+    /// through the batch statistics, `sum_i dy_ij` and `sum_i dy_ij xhat_ij`, are
+    /// reduced over the processes and divided by their rows, as `SyncBatchNorm`'s
+    /// backward. The reduction happens whether or not `dx` is asked for, so that
+    /// every process makes the same calls. With [`NoReduce`] this is `backward`.
+    ///
+    /// # Panics
+    /// As [`BatchNorm::backward`].
+    #[allow(clippy::too_many_arguments)]
+    pub fn backward_with<R: Reducer<T>>(
+        &self,
+        cache: &mut BatchNormCache<T, D>,
+        dy: &Batch<T, D>,
+        grads: &mut BatchNormGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+        reducer: &mut R,
+    ) {
         let n = cache.xhat.rows();
         assert_eq!(
             dy.rows(),
@@ -551,15 +622,24 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         }
         write_into(grads.weight.as_deref_mut(), sum_dy_xhat, grad_write);
         write_into(grads.bias.as_deref_mut(), sum_dy, grad_write);
-
-        let Some(dx) = dx else { return };
-        // dx = a (dy - sum_dy/n - xhat sum_dy_xhat/n), a = weight * invstd: the
-        // formula of the module doc with dxhat = weight * dy factored out.
-        let nt = T::of(n as f64);
-        let scale = &mut cache.scale[..D];
         // Frozen (running statistics): the statistics do not depend on x, so only
         // the per-feature scale remains.
         let frozen = cache.frozen;
+        if R::SYNCED && !frozen {
+            cache.sync.clear();
+            cache.sync.extend_from_slice(sum_dy);
+            cache.sync.extend_from_slice(sum_dy_xhat);
+            reducer.sum_in_place(&mut cache.sync);
+            sum_dy.copy_from_slice(&cache.sync[..D]);
+            sum_dy_xhat.copy_from_slice(&cache.sync[D..2 * D]);
+        }
+
+        let Some(dx) = dx else { return };
+        // dx = a (dy - sum_dy/n - xhat sum_dy_xhat/n), a = weight * invstd: the
+        // formula of the module doc with dxhat = weight * dy factored out; n is the
+        // rows the statistics were taken over.
+        let nt = T::of(if frozen { n } else { cache.stat_rows } as f64);
+        let scale = &mut cache.scale[..D];
         for j in 0..D {
             let a = self.weight.as_ref().map_or(T::one(), |w| w[j]) * cache.invstd[j];
             scale[j] = a;
@@ -673,6 +753,34 @@ impl<T: Real, const D: usize> Layer<T, Batch<T, D>> for BatchNorm<T, D> {
 
     fn commit(&mut self, cache: &BatchNormCache<T, D>) {
         self.update_running_stats(cache);
+    }
+
+    /// [`BatchNorm::forward_train_stats_with`]: synchronized batch statistics.
+    fn forward_train_with<R: Reducer<T>>(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        _rng: &mut SeededRng,
+        reducer: &mut R,
+    ) -> Result<()> {
+        self.forward_train_stats_with(x, y, cache, reducer)
+    }
+
+    /// [`BatchNorm::backward_with`].
+    fn backward_with<R: Reducer<T>>(
+        &self,
+        _x: &Batch<T, D>,
+        _y: &Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        dy: &mut Batch<T, D>,
+        grads: &mut BatchNormGrads<T, D>,
+        grad_write: Write,
+        dx: Option<&mut Batch<T, D>>,
+        dx_write: Write,
+        reducer: &mut R,
+    ) {
+        BatchNorm::backward_with(self, cache, dy, grads, grad_write, dx, dx_write, reducer);
     }
 }
 

@@ -75,6 +75,7 @@ use crate::dense::{Dense, DenseGrads, Write};
 use crate::error::Result;
 use crate::params::Gradients;
 use crate::real::Real;
+use crate::reduce::Reducer;
 use crate::rng::SeededRng;
 use crate::seq::Seq;
 
@@ -152,6 +153,50 @@ pub trait Layer<T: Real, X> {
     /// default keeps nothing.
     fn commit(&mut self, cache: &Self::Cache) {
         let _ = cache;
+    }
+
+    /// [`Layer::forward_train`] in a data-parallel job whose processes `reducer`
+    /// sums over: a layer whose training forward reads statistics of the whole
+    /// batch (batch norm) computes them over every process's rows when
+    /// [`Reducer::SYNCED`]. The default, right for every layer that acts on each
+    /// row alone, ignores the reducer.
+    ///
+    /// # Errors
+    /// As [`Layer::forward_train`].
+    fn forward_train_with<R: Reducer<T>>(
+        &self,
+        x: &X,
+        y: &mut Self::Output,
+        cache: &mut Self::Cache,
+        rng: &mut SeededRng,
+        reducer: &mut R,
+    ) -> Result<()> {
+        let _ = reducer;
+        self.forward_train(x, y, cache, rng)
+    }
+
+    /// [`Layer::backward`] of a [`Layer::forward_train_with`]: batch norm reduces
+    /// the backward terms of its batch statistics over the processes when
+    /// [`Reducer::SYNCED`] (its parameter gradients stay local, summed later with
+    /// every other gradient). The default ignores the reducer.
+    ///
+    /// # Panics
+    /// As [`Layer::backward`].
+    #[allow(clippy::too_many_arguments)]
+    fn backward_with<R: Reducer<T>>(
+        &self,
+        x: &X,
+        y: &Self::Output,
+        cache: &mut Self::Cache,
+        dy: &mut Self::Output,
+        grads: &mut Self::Grads,
+        grad_write: Write,
+        dx: Option<&mut X>,
+        dx_write: Write,
+        reducer: &mut R,
+    ) {
+        let _ = reducer;
+        self.backward(x, y, cache, dy, grads, grad_write, dx, dx_write);
     }
 }
 
@@ -407,6 +452,49 @@ where
             grad_write,
             dx.map(|dx| dx.flat_for(steps, rows)),
             dx_write,
+        );
+    }
+
+    fn forward_train_with<R: Reducer<T>>(
+        &self,
+        x: &Seq<T, D>,
+        y: &mut Seq<T, E>,
+        cache: &mut L::Cache,
+        rng: &mut SeededRng,
+        reducer: &mut R,
+    ) -> Result<()> {
+        self.0.forward_train_with(
+            x.as_batch(),
+            y.flat_for(x.steps(), x.rows()),
+            cache,
+            rng,
+            reducer,
+        )
+    }
+
+    fn backward_with<R: Reducer<T>>(
+        &self,
+        x: &Seq<T, D>,
+        y: &Seq<T, E>,
+        cache: &mut L::Cache,
+        dy: &mut Seq<T, E>,
+        grads: &mut L::Grads,
+        grad_write: Write,
+        dx: Option<&mut Seq<T, D>>,
+        dx_write: Write,
+        reducer: &mut R,
+    ) {
+        let (steps, rows) = (x.steps(), x.rows());
+        self.0.backward_with(
+            x.as_batch(),
+            y.as_batch(),
+            cache,
+            dy.flat_for(steps, rows),
+            grads,
+            grad_write,
+            dx.map(|dx| dx.flat_for(steps, rows)),
+            dx_write,
+            reducer,
         );
     }
 }

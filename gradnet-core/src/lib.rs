@@ -44,6 +44,7 @@ pub mod params;
 pub mod persist;
 pub mod prelu;
 pub mod real;
+pub mod reduce;
 pub mod rezero;
 pub mod rng;
 pub mod rnn;

@@ -95,6 +95,35 @@ pub trait Network<T: Real>: Parameters<T> + Clone {
         grads: &mut Self::Grads,
     ) -> Result<T>;
 
+    /// [`Network::loss_and_grad`] in one process of a data-parallel job: batch
+    /// norm takes its batch statistics, and their backward terms, over the rows of
+    /// every process `reducer` sums over (PyTorch's `SyncBatchNorm`); every other
+    /// layer sees this process's rows alone. With [`crate::reduce::NoReduce`] it is
+    /// `loss_and_grad`, at no cost. Every process must make the same call, since
+    /// the reductions are collective.
+    ///
+    /// # Errors
+    /// As [`Network::loss_and_grad`]; nothing changes then.
+    fn loss_and_grad_with<R: crate::reduce::Reducer<T>>(
+        &mut self,
+        x: &Self::Input,
+        target: &Self::Target,
+        ws: &mut Self::Workspace,
+        grads: &mut Self::Grads,
+        reducer: &mut R,
+    ) -> Result<T>;
+
+    /// The spec's gradient clipping applied to `grads` (nothing for a spec without
+    /// `clip:`), as [`Network::train_step`] applies it between the pass and the
+    /// update, keeping the norm before clipping in the workspace: for a step put
+    /// together by hand, such as a data-parallel one that clips the gradients
+    /// summed over processes.
+    ///
+    /// # Errors
+    /// [`crate::Error::NonFiniteGradNorm`] when clipping by a norm that is not
+    /// finite; the gradients are left as they were.
+    fn clip_grads(ws: &mut Self::Workspace, grads: &mut Self::Grads) -> Result<()>;
+
     /// Evaluation-mode forward and backward (`model.eval()` then `backward()` in
     /// PyTorch): the loss and the gradients with batch norm's running statistics and
     /// without dropout, for fine-tuning with frozen normalization. Changes nothing in

@@ -251,7 +251,7 @@ pub fn expand(net: &Net) -> TokenStream {
     // The gradient norm before clipping (as `clip_grad_norm_` returns it), kept for
     // the report whichever way the spec clips.
     let clip_step = match clip {
-        None => quote!(),
+        None => quote!(let _ = (ws, grads);),
         Some(Clip::Norm(n)) => {
             let n = &n.tokens;
             quote!(ws.pre_clip_norm = ::core::option::Option::Some(#p::clip::clip_grad_norm(grads, T::of(#n))?);)
@@ -367,8 +367,29 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
+                self.loss_and_grad_with(x, target, ws, grads, &mut #p::reduce::NoReduce)
+            }
+
+            /// `loss_and_grad` in one process of a data-parallel job: batch norm
+            /// takes its batch statistics (and their backward terms) over the rows
+            /// of every process `reducer` sums over (PyTorch's `SyncBatchNorm`);
+            /// every other layer acts on this process's rows alone. With
+            /// `NoReduce` this is `loss_and_grad`. Every process must make the
+            /// same call (its reductions are collective).
+            ///
+            /// # Errors
+            /// As `loss_and_grad`; a failed call leaves the network and the
+            /// dropout RNG as they were.
+            pub fn loss_and_grad_with<R: #p::reduce::Reducer<T>>(
+                &mut self,
+                x: &#in_ty,
+                target: #target_ty,
+                ws: &mut #ws_name<T>,
+                grads: &mut #grads_name<T>,
+                reducer: &mut R,
+            ) -> ::core::result::Result<T, #p::Error> {
                 #save_rng
-                match self.grad_pass::<false>(x, target, ws, grads) {
+                match self.grad_pass::<false, R>(x, target, ws, grads, reducer) {
                     ::core::result::Result::Ok(loss) => {
                         #commit
                         ::core::result::Result::Ok(loss)
@@ -426,11 +447,25 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                let loss = self.grad_pass::<false>(x, target, ws, grads)?;
+                let loss = self.grad_pass::<false, #p::reduce::NoReduce>(x, target, ws, grads, &mut #p::reduce::NoReduce)?;
                 #p::anomaly::check_update(loss, grads)?;
-                #clip_step
+                Self::clip_grads(ws, grads)?;
                 opt.step(self, grads)?;
                 ::core::result::Result::Ok(loss)
+            }
+
+            /// The spec's gradient clipping (`clip: norm(..)` or `clip: value(..)`;
+            /// nothing without one) applied to `grads`, as `train_step` applies it
+            /// between the pass and the update, with the norm before clipping kept
+            /// for `ws.pre_clip_norm()`. For a step assembled by hand, such as a
+            /// data-parallel one clipping the gradients summed over processes.
+            ///
+            /// # Errors
+            /// `Error::NonFiniteGradNorm` for a NaN or infinite norm when clipping
+            /// by norm; the gradients are then left as they were.
+            pub fn clip_grads(ws: &mut #ws_name<T>, grads: &mut #grads_name<T>) -> ::core::result::Result<(), #p::Error> {
+                #clip_step
+                ::core::result::Result::Ok(())
             }
 
             /// Evaluation-mode forward and backward (`model.eval()` then `backward()`
@@ -447,7 +482,7 @@ pub fn expand(net: &Net) -> TokenStream {
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
-                self.grad_pass::<true>(x, target, ws, grads)
+                self.grad_pass::<true, #p::reduce::NoReduce>(x, target, ws, grads, &mut #p::reduce::NoReduce)
             }
 
             /// The evaluation-mode loss of a batch (no gradients).
@@ -472,13 +507,15 @@ pub fn expand(net: &Net) -> TokenStream {
             /// evaluation mode with caches), loss and backward. Changes nothing but
             /// the workspace and `grads`: batch norm's statistics are committed by
             /// the caller once the whole call has succeeded.
-            fn grad_pass<const FROZEN: bool>(
+            fn grad_pass<const FROZEN: bool, R: #p::reduce::Reducer<T>>(
                 &self,
                 x: &#in_ty,
                 target: #target_ty,
                 ws: &mut #ws_name<T>,
                 grads: &mut #grads_name<T>,
+                reducer: &mut R,
             ) -> ::core::result::Result<T, #p::Error> {
+                let _ = &reducer;
                 #grad_pass
             }
 
@@ -517,6 +554,14 @@ pub fn expand(net: &Net) -> TokenStream {
 
             fn eval_loss_and_grad(&self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace, grads: &mut Self::Grads) -> ::core::result::Result<T, #p::Error> {
                 #name::eval_loss_and_grad(self, x, target, ws, grads)
+            }
+
+            fn loss_and_grad_with<R: #p::reduce::Reducer<T>>(&mut self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace, grads: &mut Self::Grads, reducer: &mut R) -> ::core::result::Result<T, #p::Error> {
+                #name::loss_and_grad_with(self, x, target, ws, grads, reducer)
+            }
+
+            fn clip_grads(ws: &mut Self::Workspace, grads: &mut Self::Grads) -> ::core::result::Result<(), #p::Error> {
+                #name::clip_grads(ws, grads)
             }
 
             fn loss(&self, x: &Self::Input, target: &Self::Target, ws: &mut Self::Workspace) -> ::core::result::Result<T, #p::Error> {

@@ -157,6 +157,8 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             pub fn forward<X>(&self, _: X) -> #output_result { #never }
             pub fn forward_into<X #out_generic>(&self, _: X, _: &mut #ws<T>, _: #out_arg) -> #unit { #never }
             pub fn loss_and_grad<X, Y>(&mut self, _: X, _: Y, _: &mut #ws<T>, _: &mut #grads<T>) -> #loss { #never }
+            pub fn loss_and_grad_with<X, Y, R>(&mut self, _: X, _: Y, _: &mut #ws<T>, _: &mut #grads<T>, _: &mut R) -> #loss { #never }
+            pub fn clip_grads(_: &mut #ws<T>, _: &mut #grads<T>) -> #unit { #never }
             pub fn train_step<X, Y, O: #p::optim::Optimizer<T>>(&mut self, _: X, _: Y, _: &mut O, _: &mut #ws<T>, _: &mut #grads<T>) -> #loss { #never }
             pub fn eval_loss_and_grad<X, Y>(&self, _: X, _: Y, _: &mut #ws<T>, _: &mut #grads<T>) -> #loss { #never }
             pub fn loss<X, Y>(&self, _: X, _: Y, _: &mut #ws<T>) -> #loss { #never }
@@ -214,6 +216,8 @@ pub(crate) fn expand(header: &Header, items: &[Item]) -> TokenStream {
             fn forward_into(&self, _: &Self::Input, _: &mut Self::Workspace, _: &mut Self::Output) -> #unit { #never }
             fn loss_and_grad(&mut self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
             fn eval_loss_and_grad(&self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
+            fn loss_and_grad_with<R: #p::reduce::Reducer<T>>(&mut self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace, _: &mut Self::Grads, _: &mut R) -> #loss { #never }
+            fn clip_grads(_: &mut Self::Workspace, _: &mut Self::Grads) -> #unit { #never }
             fn loss(&self, _: &Self::Input, _: &Self::Target, _: &mut Self::Workspace) -> #loss { #never }
             fn train_step<O: #p::optim::Optimizer<T>>(&mut self, _: &Self::Input, _: &Self::Target, _: &mut O, _: &mut Self::Workspace, _: &mut Self::Grads) -> #loss { #never }
             fn train_output(_: &Self::Workspace) -> &Self::Output { #never }

@@ -386,7 +386,7 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
             if FROZEN {
                 #p::Layer::forward_frozen(&#layer, #xd, &mut ws.#yf, &mut ws.#cf)?;
             } else {
-                #p::Layer::forward_train(&#layer, #xd, &mut ws.#yf, &mut ws.#cf, &mut ws.rng)?;
+                #p::Layer::forward_train_with(&#layer, #xd, &mut ws.#yf, &mut ws.#cf, &mut ws.rng, reducer)?;
             }
         });
         match &s.op {
@@ -459,7 +459,7 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         let (_, layer) = layer_of(g, s, &at);
         let grads = grads_of(s);
         bwd.push(quote! {
-            #p::Layer::backward(&#layer, #xd, &ws.#yf, &mut ws.#cf, &mut ws.#dy, #grads, #over, #dx, #w);
+            #p::Layer::backward_with(&#layer, #xd, &ws.#yf, &mut ws.#cf, &mut ws.#dy, #grads, #over, #dx, #w, reducer);
         });
         if let Op::Fused { act_layer, .. } = &s.op {
             // `dy` now holds the gradient w.r.t. the pre-activation.

@@ -47,6 +47,14 @@ pub enum DataError {
     /// A minibatch size of 0.
     #[error("the batch size must be at least 1")]
     ZeroBatchSize,
+    /// A shard that is not one of the ranks ([`Loader::shard`]).
+    #[error("shard {rank} of {ranks}: the rank must be below the number of ranks")]
+    BadShard {
+        /// The rank asked for.
+        rank: usize,
+        /// The number of ranks.
+        ranks: usize,
+    },
     /// A split fraction outside `[0, 1]` or not finite.
     #[error("invalid fraction {0}: must be in [0, 1]")]
     InvalidFraction(f64),
@@ -451,6 +459,7 @@ pub struct Loader<X: Rows, Y: Rows> {
     rng: SeededRng,
     order: Vec<usize>,
     pos: usize,
+    shard: (usize, usize),
     x: X::Batch,
     y: Y::Batch,
 }
@@ -472,6 +481,7 @@ impl<X: Rows, Y: Rows> Loader<X, Y> {
             rng: rng::seeded(0),
             order: Vec::new(),
             pos: 0,
+            shard: (0, 1),
             x: X::Batch::default(),
             y: Y::Batch::default(),
         })
@@ -491,6 +501,35 @@ impl<X: Rows, Y: Rows> Loader<X, Y> {
         self
     }
 
+    /// Gives only shard `rank` of `ranks` of each epoch, as PyTorch's
+    /// `DistributedSampler(drop_last=True)`: the epoch's order (shuffled alike on
+    /// every rank, from the same seed) loses its last `n % ranks` examples, and rank
+    /// `r` takes positions `r, r + ranks, r + 2 ranks, ...` of the rest, so every
+    /// rank has `n / ranks` examples and as many batches, and the ranks' `k`-th
+    /// batches of `b` rows together are positions `k b ranks .. (k + 1) b ranks` of
+    /// the order: one process's batch of `b ranks` rows.
+    ///
+    /// ```
+    /// use gradnet::data::{Dataset, Loader};
+    /// use gradnet::Batch;
+    /// let data = Dataset::new(Batch::<f64, 1>::from_slice(&[0.0, 1.0, 2.0, 3.0, 4.0])?, vec![0usize; 5])?;
+    /// let mut l = Loader::<Batch<f64, 1>, Vec<usize>>::new(2)?.shard(1, 2)?;
+    /// l.start_epoch(data.len());
+    /// assert_eq!(l.next_indices(), Some(&[1, 3][..])); // 4 dropped: 5 % 2 = 1
+    /// assert_eq!(l.next_indices(), None);
+    /// # Ok::<(), gradnet::data::DataError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`DataError::BadShard`] unless `rank < ranks`.
+    pub fn shard(mut self, rank: usize, ranks: usize) -> Result<Self, DataError> {
+        if rank >= ranks {
+            return Err(DataError::BadShard { rank, ranks });
+        }
+        self.shard = (rank, ranks);
+        Ok(self)
+    }
+
     /// The batch size.
     pub fn batch_size(&self) -> usize {
         self.batch_size
@@ -498,6 +537,7 @@ impl<X: Rows, Y: Rows> Loader<X, Y> {
 
     /// Batches per epoch of `n` examples.
     pub fn batches_per_epoch(&self, n: usize) -> usize {
+        let n = n / self.shard.1;
         if self.drop_last {
             n / self.batch_size
         } else {
@@ -527,6 +567,14 @@ impl<X: Rows, Y: Rows> Loader<X, Y> {
         self.order.extend(0..n);
         if self.shuffle {
             rng::shuffle(&mut self.order, &mut self.rng);
+        }
+        let (rank, ranks) = self.shard;
+        if ranks > 1 {
+            let per_rank = n / ranks;
+            for i in 0..per_rank {
+                self.order[i] = self.order[i * ranks + rank];
+            }
+            self.order.truncate(per_rank);
         }
         self.pos = 0;
     }

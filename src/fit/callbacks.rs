@@ -28,6 +28,8 @@ pub struct Context<'a, T: Real, N: Network<T>, O> {
     pub state: &'a FitState<N>,
     pub(crate) dropout_rng: &'a SeededRng,
     pub(crate) directions: &'a [(String, bool)],
+    /// This process's rank in a data-parallel fit (0 in one process).
+    pub(crate) rank: usize,
     pub(crate) _t: core::marker::PhantomData<T>,
 }
 
@@ -54,12 +56,17 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T>> Context<'_, T, N, O> {
     }
 
     /// Writes [`Context::checkpoint_bytes`] to `path`, crash-safely (a temporary
-    /// file renamed over the old one), creating its directory.
+    /// file renamed over the old one), creating its directory. In a data-parallel
+    /// fit only rank 0 writes (every rank holds the same network and optimizer);
+    /// elsewhere this does nothing.
     ///
     /// # Errors
     /// [`FitError::Io`] if the directory cannot be created, [`FitError::Core`] if
     /// the file cannot be written, and as [`Context::checkpoint_bytes`].
     pub fn save_checkpoint(&self, path: impl AsRef<Path>) -> Result<(), FitError> {
+        if self.rank != 0 {
+            return Ok(());
+        }
         let path = path.as_ref();
         let io = |source| FitError::Io {
             path: path.to_owned(),
@@ -70,6 +77,12 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T>> Context<'_, T, N, O> {
         }
         let bytes = self.checkpoint_bytes()?;
         Ok(write_atomic(path, &bytes)?)
+    }
+
+    /// This process's rank in a data-parallel fit (0 in one process): a callback
+    /// that writes files or prints may leave it to rank 0.
+    pub fn rank(&self) -> usize {
+        self.rank
     }
 
     /// Whether a larger value of the series `name` is better (`None` for a name the

@@ -39,6 +39,7 @@
 
 mod callbacks;
 mod history;
+mod parallel;
 pub(crate) mod progress;
 mod state;
 
@@ -54,6 +55,7 @@ use gradnet_core::optim::OptimizerState;
 use gradnet_core::persist::checkpoint_from_bytes_with;
 use gradnet_core::schedule::LrSchedule;
 use gradnet_core::{rng, Error, Network, Real};
+use parallel::Parallel;
 use std::borrow::Borrow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,6 +113,16 @@ pub enum FitError {
     /// An error of a user's callback.
     #[error("callback: {0}")]
     Callback(Box<dyn std::error::Error + Send + Sync>),
+    /// A data-parallel fit's step failed on this rank or another
+    /// ([`crate::distributed::DistError`]); a divergence found on the reduced
+    /// gradients ends the fit as in one process instead.
+    #[cfg(feature = "mpi")]
+    #[error(transparent)]
+    Distributed(#[from] crate::distributed::DistError),
+    /// Another rank's callback failed at the same point of the fit (that rank
+    /// returns its own error).
+    #[error("a callback failed on another rank")]
+    PeerCallback,
 }
 
 /// When a learning-rate schedule steps.
@@ -185,6 +197,7 @@ pub struct Trainer<T: Real, N: Network<T>, O> {
     log: Option<Box<dyn Write>>,
     summary: bool,
     resume: Option<PathBuf>,
+    parallel: Option<Box<dyn Parallel<T, N, O>>>,
 }
 
 impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
@@ -208,7 +221,38 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
             log: None,
             summary: false,
             resume: None,
+            parallel: None,
         }
+    }
+
+    /// Trains data-parallel over the ranks of an MPI job (every rank calls `fit`
+    /// with the same configuration, data and network type): each epoch's shuffle
+    /// is the same on every rank, then split strided into equal shards (the last
+    /// `n % ranks` examples of the shuffled order are dropped, as
+    /// `DistributedSampler(drop_last=True)`); the batch size is the global batch,
+    /// `batch_size / ranks` rows on each rank (it must divide); each step is
+    /// [`crate::distributed::DataParallel::train_step`]; the loss and metrics are
+    /// reduced over the ranks (training: per step and at the epoch's end;
+    /// validation: each rank evaluates its strided share of the validation data);
+    /// checkpoints are written by rank 0 only ([`Context::save_checkpoint`] does
+    /// nothing elsewhere) and [`Trainer::resume_from`] loads the one file on every
+    /// rank; progress is printed by rank 0 only. Rank 0's initial weights are
+    /// broadcast first. Each rank draws its dropout masks from its own stream of
+    /// the seed (rank 0 from one process's).
+    ///
+    /// With one rank this is the ordinary fit, to rounding. Metric sums of a
+    /// checkpoint written within an epoch are rank 0's alone, so an epoch resumed
+    /// from one reports metrics over rank 0's part of its first half.
+    #[cfg(feature = "mpi")]
+    pub fn data_parallel(mut self, dp: crate::distributed::DataParallel<T>) -> Self
+    where
+        T: mpi::datatype::Equivalence + 'static,
+        N: 'static,
+        N::Input: Rows,
+        O: 'static,
+    {
+        self.parallel = Some(Box::new((dp, Vec::new())));
+        self
     }
 
     /// The seed of the shuffling (stream 1) and dropout (stream 0) generators.
@@ -375,6 +419,14 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
         if self.batch_size == 0 {
             return Err(DataError::ZeroBatchSize.into());
         }
+        if let Some(p) = &self.parallel {
+            if self.batch_size % p.size() != 0 {
+                return Err(FitError::InvalidSetting {
+                    name: "batch_size",
+                    reason: "a data-parallel fit's batch size must be a multiple of the ranks",
+                });
+            }
+        }
         if let Some(e) = &self.early {
             if !directions.iter().any(|(n, _)| *n == e.monitor) {
                 return Err(FitError::UnknownSeries {
@@ -405,17 +457,44 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
     {
         let directions = self.directions(val.is_some());
         self.check(&directions)?;
+        let (rank, ranks) = self
+            .parallel
+            .as_ref()
+            .map_or((0, 1), |p| (p.rank(), p.size()));
         let mut ws = N::Workspace::default();
         *N::rng_mut(&mut ws) = rng::seeded(self.seed);
-        let mut loader = Loader::<X, Y>::new(self.batch_size)?.drop_last(self.drop_last);
+        if rank > 0 {
+            // Each rank its own dropout masks; rank 0 draws one process's.
+            N::rng_mut(&mut ws).set_stream(rank as u64 + (1 << 32));
+        }
+        let mut loader = Loader::<X, Y>::new(self.batch_size / ranks)?
+            .drop_last(self.drop_last)
+            .shard(rank, ranks)?;
         if self.shuffle {
             loader = loader.shuffle(self.seed);
             loader.rng_mut().set_stream(1);
         }
         let mut state = match &self.resume {
-            Some(path) => self.load(path, net, opt, &mut ws)?,
+            Some(path) => {
+                let mut state = self.load(path, net, opt, &mut ws)?;
+                if rank > 0 {
+                    // The checkpoint holds rank 0's dropout stream.
+                    N::rng_mut(&mut ws).set_stream(rank as u64 + (1 << 32));
+                    for s in &mut state.metric_sums {
+                        s.clear();
+                    }
+                }
+                state
+            }
             None => FitState::new(self.metrics.len(), loader.rng().clone()),
         };
+        if let Some(p) = &mut self.parallel {
+            p.broadcast_model(net);
+        }
+        if rank > 0 {
+            self.verbosity = Verbosity::Quiet;
+            self.summary = false;
+        }
         *loader.rng_mut() = state.epoch_rng.clone();
         let mut grads = net.zero_grads();
         let mut report = GradientReport::with_thresholds(self.thresholds)?;
@@ -442,10 +521,16 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                 if let Some((s, ScheduleStep::Batch)) = &self.schedule {
                     opt.set_learning_rate(s.lr_at(state.step as usize))?;
                 }
-                let loss = match net.train_step(xb.borrow(), yb.borrow(), opt, &mut ws, &mut grads)
-                {
-                    Ok(loss) => loss.as_f64(),
-                    Err(e) if is_divergence(&e) => {
+                let step = match &mut self.parallel {
+                    Some(p) => p.step(net, xb.borrow(), yb.borrow(), opt, &mut ws, &mut grads),
+                    None => net
+                        .train_step(xb.borrow(), yb.borrow(), opt, &mut ws, &mut grads)
+                        .map(|loss| (loss, xb.len()))
+                        .map_err(FitError::Core),
+                };
+                let (loss, rows) = match step {
+                    Ok((loss, rows)) => (loss.as_f64(), rows as f64),
+                    Err(FitError::Core(e)) if is_divergence(&e) => {
                         progress.message(&format!("stopping: {e}"));
                         stop = Some(StopReason::Diverged {
                             epoch,
@@ -454,9 +539,8 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                         });
                         break 'epochs;
                     }
-                    Err(e) => return Err(e.into()),
+                    Err(e) => return Err(e),
                 };
-                let rows = xb.len() as f64;
                 state.loss_sum += loss * rows;
                 state.loss_rows += rows;
                 let output = N::train_output(&ws);
@@ -485,20 +569,33 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                     state: &state,
                     dropout_rng: N::rng(&ws),
                     directions: &directions,
+                    rank,
                     _t: core::marker::PhantomData,
                 };
+                let mut outcome = Ok(false);
                 for cb in &mut self.callbacks {
-                    if cb.on_batch_end(&cx)? == Control::Stop {
-                        stop = Some(StopReason::Callback { epoch });
+                    match cb.on_batch_end(&cx) {
+                        Ok(c) => outcome = outcome.map(|s| s || c == Control::Stop),
+                        Err(e) => {
+                            outcome = Err(e);
+                            break;
+                        }
                     }
+                }
+                if agree(&mut self.parallel, !self.callbacks.is_empty(), outcome)? {
+                    stop = Some(StopReason::Callback { epoch });
                 }
                 if stop.is_some() {
                     break 'epochs;
                 }
             }
 
-            // The epoch's values, training then validation.
+            // The epoch's values, training then validation (the loss is the
+            // global batches' already; the metrics' sums are summed over ranks).
             let mut values = vec![state.loss_sum / state.loss_rows];
+            if let Some(p) = &mut self.parallel {
+                sum_over_ranks(&mut **p, &mut state.metric_sums);
+            }
             values.extend(
                 self.metrics
                     .iter()
@@ -506,6 +603,9 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                     .map(|(m, s)| m.value(s)),
             );
             if let Some(val) = val {
+                if let Some(p) = &mut self.parallel {
+                    p.broadcast_buffers(net);
+                }
                 values.extend(self.validate(net, &mut ws, val, &mut val_batch, &mut val_sums)?);
             }
             for ((name, _), &v) in directions.iter().zip(&values) {
@@ -558,12 +658,20 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                 state: &state,
                 dropout_rng: N::rng(&ws),
                 directions: &directions,
+                rank,
                 _t: core::marker::PhantomData,
             };
-            let mut callback_stop = false;
+            let mut outcome = Ok(false);
             for cb in &mut self.callbacks {
-                callback_stop |= cb.on_epoch_end(&cx)? == Control::Stop;
+                match cb.on_epoch_end(&cx) {
+                    Ok(c) => outcome = outcome.map(|s| s || c == Control::Stop),
+                    Err(e) => {
+                        outcome = Err(e);
+                        break;
+                    }
+                }
             }
+            let callback_stop = agree(&mut self.parallel, !self.callbacks.is_empty(), outcome)?;
             if early_stop {
                 let e = self.early.as_ref().expect("early stopping is set");
                 stop = Some(StopReason::EarlyStopped {
@@ -607,7 +715,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
 
     /// The validation loss and metrics, over `val` in batches, in order.
     fn validate<X, Y>(
-        &self,
+        &mut self,
         net: &N,
         ws: &mut N::Workspace,
         val: &Dataset<X, Y>,
@@ -623,10 +731,16 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
         }
         let (mut loss_sum, mut rows) = (0.0, 0.0);
         let n = val.len();
+        // This rank's strided share (all of it in one process).
+        let (rank, ranks) = self
+            .parallel
+            .as_ref()
+            .map_or((0, 1), |p| (p.rank(), p.size()));
+        let mine: Vec<usize> = (rank..n).step_by(ranks).collect();
         let mut indices = Vec::with_capacity(self.batch_size.min(n));
-        for start in (0..n).step_by(self.batch_size) {
+        for chunk in mine.chunks(self.batch_size) {
             indices.clear();
-            indices.extend(start..(start + self.batch_size).min(n));
+            indices.extend_from_slice(chunk);
             val.gather_into(&indices, &mut batch.0, &mut batch.1)?;
             let loss = net.loss(batch.0.borrow(), batch.1.borrow(), ws)?;
             let k = indices.len() as f64;
@@ -636,6 +750,12 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
             for (m, s) in self.metrics.iter().zip(sums.iter_mut()) {
                 m.update(s, output, batch.1.borrow());
             }
+        }
+        if let Some(p) = &mut self.parallel {
+            let mut totals = [loss_sum, rows];
+            p.sum(&mut totals);
+            [loss_sum, rows] = totals;
+            sum_over_ranks(&mut **p, sums);
         }
         let mut out = vec![loss_sum / rows];
         out.extend(
@@ -682,6 +802,58 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
         *opt = o2;
         *N::rng_mut(ws) = dropout;
         Ok(state)
+    }
+}
+
+/// Every rank's verdict from its callbacks at the same point: whether any asked to
+/// stop, or the error of this rank's callback ([`FitError::PeerCallback`] if only
+/// another's failed). One small allreduce in a data-parallel fit with callbacks;
+/// `outcome` itself otherwise.
+fn agree<T: Real, N: Network<T>, O>(
+    parallel: &mut Option<Box<dyn Parallel<T, N, O>>>,
+    callbacks: bool,
+    outcome: Result<bool, FitError>,
+) -> Result<bool, FitError> {
+    let Some(p) = parallel.as_mut().filter(|_| callbacks) else {
+        return outcome;
+    };
+    let mut flags = [
+        f64::from(u8::from(outcome.as_ref().is_ok_and(|&s| s))),
+        f64::from(u8::from(outcome.is_err())),
+    ];
+    p.sum(&mut flags);
+    match outcome {
+        Err(e) => Err(e),
+        Ok(_) if flags[1] > 0.0 => Err(FitError::PeerCallback),
+        Ok(_) => Ok(flags[0] > 0.0),
+    }
+}
+
+/// Sums metric sums over the ranks. A metric's sums have one length wherever it
+/// saw a batch, and none on a rank that saw none: the lengths (and how many ranks
+/// have any) are summed first, then the values, padded with zeros.
+fn sum_over_ranks<T: Real, N: Network<T>, O>(p: &mut dyn Parallel<T, N, O>, sums: &mut [Vec<f64>]) {
+    let mut lens: Vec<f64> = sums
+        .iter()
+        .flat_map(|s| [s.len() as f64, f64::from(u8::from(!s.is_empty()))])
+        .collect();
+    p.sum(&mut lens);
+    let mut flat = Vec::new();
+    for (s, l) in sums.iter_mut().zip(lens.chunks_exact(2)) {
+        let len = if l[1] > 0.0 {
+            (l[0] / l[1]).round() as usize
+        } else {
+            0
+        };
+        s.resize(len, 0.0);
+        flat.extend_from_slice(s);
+    }
+    p.sum(&mut flat);
+    let mut i = 0;
+    for s in sums.iter_mut() {
+        let len = s.len();
+        s.copy_from_slice(&flat[i..i + len]);
+        i += len;
     }
 }
 
