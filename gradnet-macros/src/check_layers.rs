@@ -279,6 +279,15 @@ impl Walker<'_> {
             return Some(None);
         };
         let gamma = expect_num(self.cx, e)?;
+        if !check_finite_num(
+            self.cx,
+            &mut self.value_asserts,
+            &gamma,
+            e.span(),
+            "the initial scale `gamma`",
+        ) {
+            return None;
+        }
         if !affine {
             self.cx.error(
                 e.span(),

@@ -324,6 +324,16 @@ impl Gen<'_, '_> {
         }
     }
 
+    /// A normalization's `gamma` (any number), sometimes, and only where its
+    /// affine parameters are not switched off.
+    fn gamma(&mut self, affine: &Option<String>) -> Option<String> {
+        if affine.as_deref() == Some("false") {
+            None
+        } else {
+            self.opt_num(20, Range::Any)
+        }
+    }
+
     fn bool_text(&mut self) -> String {
         self.t.pick(&["true", "false"]).to_string()
     }
@@ -431,20 +441,23 @@ impl Gen<'_, '_> {
                 same(text, constrained)
             }
             3 => {
+                let affine = self.t.chance(30).then(|| self.bool_text());
+                let gamma = self.gamma(&affine);
                 let p = vec![
                     ("momentum", self.opt_num(30, Range::Closed01)),
                     ("eps", self.opt_num(30, Range::Pos)),
-                    ("affine", self.t.chance(30).then(|| self.bool_text())),
+                    ("affine", affine),
+                    ("gamma", gamma),
                 ];
                 same(self.call("batch_norm", p, true), false)
             }
             4 => {
+                let affine = self.t.chance(30).then(|| self.bool_text());
+                let gamma = self.gamma(&affine);
                 let p = vec![
                     ("eps", self.opt_num(30, Range::Pos)),
-                    (
-                        "elementwise_affine",
-                        self.t.chance(30).then(|| self.bool_text()),
-                    ),
+                    ("elementwise_affine", affine),
+                    ("gamma", gamma),
                 ];
                 same(self.call("layer_norm", p, true), false)
             }
@@ -866,7 +879,7 @@ impl Gen<'_, '_> {
                     "dropout(0.1, 0.2)",
                     "leaky_relu(0.1, 0.2)",
                     "dense(4, zeros, true, 1)",
-                    "layer_norm(1e-5, true, 3)",
+                    "layer_norm(1e-5, true, 1.0, 3)",
                 ]);
                 ("too many arguments", Some(t.into()))
             }
