@@ -30,43 +30,10 @@ use gradnet::metrics::Accuracy;
 use gradnet::optim::{Adam, AdamConfig, Sgd, SgdConfig};
 use gradnet::prelude::*;
 use mpi::traits::{Communicator, Root};
-use std::alloc::{GlobalAlloc, Layout, System};
 use std::process::Command;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// Counts the Rust allocations of this process (Open MPI's own `malloc` calls are
-/// not Rust's and are not counted).
-struct Counting;
-
-static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
-
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as received.
-        unsafe { System.alloc(layout) }
-    }
-
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as received.
-        unsafe { System.alloc_zeroed(layout) }
-    }
-
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        ALLOCATIONS.fetch_add(1, Ordering::Relaxed);
-        // SAFETY: forwarded as received.
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        // SAFETY: forwarded as received.
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
-#[global_allocator]
-static ALLOCATOR: Counting = Counting;
+#[path = "common/counting.rs"]
+mod counting;
 
 /// The Rust allocations of steps 2 to 20 of `N` over the ranks (data made before).
 fn allocations_after_first<N: Network<f64, Input = Batch<f64, 6>, Target = [usize]>>(
@@ -86,10 +53,10 @@ fn allocations_after_first<N: Network<f64, Input = Batch<f64, 6>, Target = [usiz
         .collect();
     let mut count = 0;
     for (s, (xs, ys)) in batches.iter().enumerate() {
-        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let before = counting::allocations();
         dp.train_step(&mut net, xs, ys, &mut opt, &mut ws, &mut grads)
             .map_err(|e| e.to_string())?;
-        let n = ALLOCATIONS.load(Ordering::SeqCst) - before;
+        let n = counting::allocations() - before;
         if s == 0 && n == 0 {
             // The first step grows every buffer: a counter that saw none is broken.
             return Err("the first step counted no allocation".into());
