@@ -75,7 +75,7 @@ use crate::dense::{Dense, DenseGrads, Write};
 use crate::error::Result;
 use crate::params::Gradients;
 use crate::real::Real;
-use crate::reduce::Reducer;
+use crate::reduce::{NoReduce, Reducer};
 use crate::rng::SeededRng;
 use crate::seq::Seq;
 
@@ -422,8 +422,7 @@ where
         cache: &mut L::Cache,
         rng: &mut SeededRng,
     ) -> Result<()> {
-        self.0
-            .forward_train(x.as_batch(), y.flat_for(x.steps(), x.rows()), cache, rng)
+        self.forward_train_with(x, y, cache, rng, &mut NoReduce)
     }
 
     fn forward_frozen(&self, x: &Seq<T, D>, y: &mut Seq<T, E>, cache: &mut L::Cache) -> Result<()> {
@@ -442,16 +441,16 @@ where
         dx: Option<&mut Seq<T, D>>,
         dx_write: Write,
     ) {
-        let (steps, rows) = (x.steps(), x.rows());
-        self.0.backward(
-            x.as_batch(),
-            y.as_batch(),
+        self.backward_with(
+            x,
+            y,
             cache,
-            dy.flat_for(steps, rows),
+            dy,
             grads,
             grad_write,
-            dx.map(|dx| dx.flat_for(steps, rows)),
+            dx,
             dx_write,
+            &mut NoReduce,
         );
     }
 
