@@ -572,16 +572,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                     rank,
                     _t: core::marker::PhantomData,
                 };
-                let mut outcome = Ok(false);
-                for cb in &mut self.callbacks {
-                    match cb.on_batch_end(&cx) {
-                        Ok(c) => outcome = outcome.map(|s| s || c == Control::Stop),
-                        Err(e) => {
-                            outcome = Err(e);
-                            break;
-                        }
-                    }
-                }
+                let outcome = each_callback(&mut self.callbacks, |cb| cb.on_batch_end(&cx));
                 if agree(&mut self.parallel, !self.callbacks.is_empty(), outcome)? {
                     stop = Some(StopReason::Callback { epoch });
                 }
@@ -661,16 +652,7 @@ impl<T: Real, N: Network<T>, O: OptimizerState<T> + Clone> Trainer<T, N, O> {
                 rank,
                 _t: core::marker::PhantomData,
             };
-            let mut outcome = Ok(false);
-            for cb in &mut self.callbacks {
-                match cb.on_epoch_end(&cx) {
-                    Ok(c) => outcome = outcome.map(|s| s || c == Control::Stop),
-                    Err(e) => {
-                        outcome = Err(e);
-                        break;
-                    }
-                }
-            }
+            let outcome = each_callback(&mut self.callbacks, |cb| cb.on_epoch_end(&cx));
             let callback_stop = agree(&mut self.parallel, !self.callbacks.is_empty(), outcome)?;
             if early_stop {
                 let e = self.early.as_ref().expect("early stopping is set");
@@ -880,4 +862,17 @@ fn snapshot<T: Real>(report: &GradientReport<T>, step: u64, epoch: usize) -> Gra
             .collect(),
         flags: report.flags(),
     }
+}
+
+/// Runs one hook of every callback in order: whether one of them asked to stop, or
+/// the first error (the callbacks after it are not run).
+fn each_callback<C: ?Sized>(
+    callbacks: &mut [Box<C>],
+    mut hook: impl FnMut(&mut C) -> Result<Control, FitError>,
+) -> Result<bool, FitError> {
+    let mut stop = false;
+    for cb in callbacks {
+        stop |= hook(cb)? == Control::Stop;
+    }
+    Ok(stop)
 }
