@@ -16,8 +16,11 @@
 use super::{packed, MatMut, MatRef};
 use crate::real::Real;
 
-/// A micro-kernel: `out[r * nr + j] = sum_p a[p * mr + r] * b[p * nr + j]`, where
-/// `a.len() = k * mr`, `b.len() = k * nr`, `out.len() >= mr * nr`.
+/// A micro-kernel: `c[r * ldc + j] = sum_p a[p * mr + r] * b[p * nr + j]` (or `+=`
+/// that sum, if `add`) for `r < mr`, `j < nr`, where `a.len() = k * mr`, `b.len() =
+/// k * nr`, `ldc >= nr` and `c.len() >= (mr - 1) * ldc + nr`: the tile is written
+/// straight into `C`'s rows (or, for a tile at an edge of `C` or a product with
+/// `alpha`, into a buffer that [`packed::write_back`] finishes).
 ///
 /// Values are only made by `Kernel::detect` and `Kernel::all`, which hand out
 /// a kernel only where the running CPU has the features it was compiled for: that is
@@ -31,7 +34,7 @@ pub struct Kernel<T> {
     /// A name for test messages and benchmarks.
     pub(crate) name: &'static str,
     /// The tile.
-    tile: unsafe fn(&[T], &[T], &mut [T]),
+    tile: TileFn<T>,
     /// [`packed::pack`] for panels of `mr` (`A`'s rows).
     pub(crate) pack_a: Pack<T>,
     /// [`packed::pack`] for panels of `nr` (`B`'s columns).
@@ -40,6 +43,8 @@ pub struct Kernel<T> {
     pub(crate) write_back: WriteBack<T>,
 }
 
+/// The type of a micro-kernel: `(a, b, c, ldc, add)` as [`Kernel`] describes.
+pub(crate) type TileFn<T> = unsafe fn(&[T], &[T], &mut [T], usize, bool);
 /// The type of [`packed::pack`] for one panel width.
 pub(crate) type Pack<T> = fn(MatRef<'_, T>, usize, usize, usize, usize, &mut [T]);
 /// The type of [`packed::write_back`] for one tile width.
@@ -48,10 +53,7 @@ pub(crate) type WriteBack<T> = fn(&[T], &mut MatMut<'_, T>, [usize; 4], T, T);
 
 impl<T: Real> Kernel<T> {
     /// The kernel `tile` of `MR x NR`, with packing and write-back for that shape.
-    fn new<const MR: usize, const NR: usize>(
-        name: &'static str,
-        tile: unsafe fn(&[T], &[T], &mut [T]),
-    ) -> Self {
+    fn new<const MR: usize, const NR: usize>(name: &'static str, tile: TileFn<T>) -> Self {
         Kernel {
             mr: MR,
             nr: NR,
@@ -64,6 +66,17 @@ impl<T: Real> Kernel<T> {
     }
 }
 
+impl<T> Kernel<T> {
+    /// The same kernel with other packing functions (of the same panel widths).
+    fn with_packs(self, pack_a: Pack<T>, pack_b: Pack<T>) -> Self {
+        Kernel {
+            pack_a,
+            pack_b,
+            ..self
+        }
+    }
+}
+
 impl<T> core::fmt::Debug for Kernel<T> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         write!(f, "{} ({} x {})", self.name, self.mr, self.nr)
@@ -71,18 +84,22 @@ impl<T> core::fmt::Debug for Kernel<T> {
 }
 
 impl<T: Real> Kernel<T> {
-    /// One tile (see [`Kernel`]). Panics if the lengths do not agree.
+    /// One tile into `c`, rows `ldc` apart (see [`Kernel`]). Panics if the lengths
+    /// do not agree.
     #[inline]
-    pub(crate) fn tile(&self, a: &[T], b: &[T], out: &mut [T]) {
+    pub(crate) fn tile(&self, a: &[T], b: &[T], c: &mut [T], ldc: usize, add: bool) {
         let k = a.len() / self.mr;
         assert!(
-            a.len() == k * self.mr && b.len() == k * self.nr && out.len() >= self.mr * self.nr,
+            a.len() == k * self.mr
+                && b.len() == k * self.nr
+                && ldc >= self.nr
+                && c.len() >= (self.mr - 1) * ldc + self.nr,
             "gemm kernel: panel lengths disagree"
         );
         // SAFETY: `self` was made by `detect` or `all`, which only hand out a kernel
         // whose target features the running CPU has; the lengths are checked above,
         // and each kernel checks them again before it reads through pointers.
-        unsafe { (self.tile)(a, b, out) }
+        unsafe { (self.tile)(a, b, c, ldc, add) }
     }
 
     /// The fastest kernel this CPU runs for `T`.
@@ -119,14 +136,16 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
     {
         #[cfg(gradnet_avx512)]
         if std::arch::is_x86_feature_detected!("avx512f") {
-            let k = Kernel::new::<8, 32>("avx512 f32", avx512::tile_f32);
+            let k = Kernel::new::<8, 32>("avx512 f32", avx512::tile_f32)
+                .with_packs(x86::pack_f32::<8>, x86::pack_f32::<32>);
             if f(k) {
                 return k;
             }
         }
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
-            let k = Kernel::new::<6, 16>("avx2+fma f32", x86::tile_f32);
+            let k = Kernel::new::<6, 16>("avx2+fma f32", x86::tile_f32)
+                .with_packs(x86::pack_f32::<6>, x86::pack_f32::<16>);
             if f(k) {
                 return k;
             }
@@ -154,8 +173,14 @@ pub(crate) fn f64_kernels(f: &mut dyn FnMut(Kernel<f64>) -> bool) -> Kernel<f64>
 ///
 /// # Safety
 /// None: it is safe to call with any slices (it panics on disagreeing lengths).
-unsafe fn portable<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], out: &mut [T]) {
-    generic::<T, MR, NR, false>(a, b, out)
+unsafe fn portable<T: Real, const MR: usize, const NR: usize>(
+    a: &[T],
+    b: &[T],
+    c: &mut [T],
+    ldc: usize,
+    add: bool,
+) {
+    generic::<T, MR, NR, false>(a, b, c, ldc, add)
 }
 
 /// The kernel in plain Rust: accumulators in an `MR x NR` array, which the compiler
@@ -167,7 +192,9 @@ unsafe fn portable<T: Real, const MR: usize, const NR: usize>(a: &[T], b: &[T], 
 fn generic<T: Real, const MR: usize, const NR: usize, const FMA: bool>(
     a: &[T],
     b: &[T],
-    out: &mut [T],
+    c: &mut [T],
+    ldc: usize,
+    add: bool,
 ) {
     let mut acc = [[T::zero(); NR]; MR];
     for (ap, bp) in a.chunks_exact(MR).zip(b.chunks_exact(NR)) {
@@ -179,31 +206,43 @@ fn generic<T: Real, const MR: usize, const NR: usize, const FMA: bool>(
             }
         }
     }
-    for (o, acc) in out.chunks_exact_mut(NR).zip(&acc) {
-        o.copy_from_slice(acc);
+    for (r, acc) in acc.iter().enumerate() {
+        let row: &mut [T; NR] = (&mut c[r * ldc..r * ldc + NR]).try_into().expect("NR");
+        if add {
+            row.iter_mut().zip(acc).for_each(|(o, &v)| *o += v);
+        } else {
+            *row = *acc;
+        }
     }
 }
 
 /// The body of an f32 tile of `$mr` rows by two vector registers of `$w` lanes
 /// (`NR = 2 $w`), over the slices `$a`, `$b`, `$out` of [`Kernel`]'s contract, with
-/// one instruction set's intrinsics: `$zero`, `$load`, `$set1`, `$fma`, `$store`.
+/// one instruction set's intrinsics: `$zero`, `$load`, `$set1`, `$fma`, `$add`, `$store`;
+/// the tile goes to `$c` (rows `$ldc` apart), added to what is there if `$acc`.
 /// `2 $mr` accumulators; per step of `k`, 2 loads of `B` and `$mr` broadcasts of `A`.
 /// Expanded inside an `unsafe fn` with that instruction set's `#[target_feature]`
 /// (a macro, not a helper function or a closure, so that every compiler builds the
 /// loop with those features).
 #[cfg(target_arch = "x86_64")]
 macro_rules! f32_tile {
-    ($a:ident, $b:ident, $out:ident, $mr:expr, $w:expr,
-     $zero:ident, $load:ident, $set1:ident, $fma:ident, $store:ident) => {{
+    ($a:ident, $b:ident, $c:ident, $ldc:ident, $acc:ident, $mr:expr, $w:expr,
+     $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {{
         const MR: usize = $mr;
         const W: usize = $w;
         const NR: usize = 2 * W;
         let k = $a.len() / MR;
-        assert!($a.len() == k * MR && $b.len() == k * NR && $out.len() >= MR * NR);
+        assert!(
+            $a.len() == k * MR
+                && $b.len() == k * NR
+                && $ldc >= NR
+                && $c.len() >= (MR - 1) * $ldc + NR
+        );
         // SAFETY: the CPU has the instruction set (the enclosing function's contract).
         // Step `p < k` reads `a[p * MR .. p * MR + MR]` and `b[p * NR .. p * NR + NR]`
         // (`ap` and `bp` advance by `MR` and `NR` per step, `k` steps in all), inside
-        // the slices by the lengths checked above; the stores write `out[..MR * NR]`.
+        // the slices by the lengths checked above; the loads and stores of `c` touch
+        // `c[r * ldc .. r * ldc + NR]` for `r < MR`, inside `c` by its checked length.
         unsafe {
             let mut acc = [[$zero(); 2]; MR];
             let (mut ap, mut bp) = ($a.as_ptr(), $b.as_ptr());
@@ -233,38 +272,140 @@ macro_rules! f32_tile {
                 ap = ap.add(MR);
                 bp = bp.add(NR);
             }
-            let o = $out.as_mut_ptr();
+            let o = $c.as_mut_ptr();
             for (r, acc) in acc.iter().enumerate() {
-                $store(o.add(r * NR), acc[0]);
-                $store(o.add(r * NR + W), acc[1]);
+                let row = o.add(r * $ldc);
+                if $acc {
+                    $store(row, $add($load(row), acc[0]));
+                    $store(row.add(W), $add($load(row.add(W)), acc[1]));
+                } else {
+                    $store(row, acc[0]);
+                    $store(row.add(W), acc[1]);
+                }
             }
         }
     }};
 }
 
-/// The AVX2 + FMA kernels.
+/// The AVX2 + FMA kernels, and the f32 packing of transposed panels with AVX.
 #[cfg(target_arch = "x86_64")]
 mod x86 {
+    use super::{packed, MatRef};
     use core::arch::x86_64::{
-        _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_permute2f128_ps, _mm256_set1_ps,
+        _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
+        _mm256_unpacklo_ps,
     };
+
+    /// [`packed::pack`] for f32 panels of `R` lanes, with the panels whose source
+    /// has the depth contiguous (`v.rs == 1`: `W^T` in a dense layer's forward
+    /// product, or `X` as its `A`) transposed 8 x 8 in AVX registers instead of read
+    /// one value at a time; other panels, and CPUs without AVX, as `pack`.
+    pub(super) fn pack_f32<const R: usize>(
+        v: MatRef<'_, f32>,
+        p0: usize,
+        kc: usize,
+        l0: usize,
+        lc: usize,
+        dst: &mut [f32],
+    ) {
+        let fast = R % 8 == 0 && v.rs == 1 && kc >= 8 && std::arch::is_x86_feature_detected!("avx");
+        for (q, panel) in dst.chunks_exact_mut(kc * R).enumerate() {
+            let first = l0 + q * R;
+            let lanes = R.min(l0 + lc - first);
+            if fast && lanes == R {
+                let src: [&[f32]; R] =
+                    core::array::from_fn(|l| &v.data[(first + l) * v.cs + p0..][..kc]);
+                // SAFETY: the CPU has AVX (checked above).
+                unsafe { transpose_panel::<R>(&src, panel) }
+            } else {
+                packed::pack::<f32, R>(v, p0, kc, first, lanes, panel);
+            }
+        }
+    }
+
+    /// `dst[p * R + l] = src[l][p]` for `p < kc = dst.len() / R`, `l < R` (`R` a
+    /// multiple of 8, every `src[l]` at least `kc` long): 8 x 8 blocks transposed
+    /// in registers, the last `kc % 8` steps of the depth one value at a time.
+    ///
+    /// # Safety
+    /// The CPU must have AVX.
+    #[target_feature(enable = "avx")]
+    unsafe fn transpose_panel<const R: usize>(src: &[&[f32]; R], dst: &mut [f32]) {
+        let kc = dst.len() / R;
+        assert!(R % 8 == 0 && dst.len() == kc * R && src.iter().all(|s| s.len() >= kc));
+        let full = kc / 8 * 8;
+        // SAFETY: AVX (the contract). Block `(p, g)` loads `src[8 g + i][p .. p + 8]`
+        // (`p + 8 <= full <= kc <= src[..].len()`) and stores
+        // `dst[(p + u) R + 8 g ..][..8]` for `u < 8`, inside `dst` (`(p + 7) R + 8 g + 8
+        // <= kc R` as `p + 8 <= kc` and `8 g + 8 <= R`).
+        unsafe {
+            let d = dst.as_mut_ptr();
+            for p in (0..full).step_by(8) {
+                for g in 0..R / 8 {
+                    // (A macro, not a closure, so the load is built with AVX.)
+                    macro_rules! r {
+                        ($i:expr) => {
+                            _mm256_loadu_ps(src[8 * g + $i].as_ptr().add(p))
+                        };
+                    }
+                    let (r0, r1, r2, r3) = (r!(0), r!(1), r!(2), r!(3));
+                    let (r4, r5, r6, r7) = (r!(4), r!(5), r!(6), r!(7));
+                    // Pairs of rows interleaved, then quadruples, then the halves.
+                    let (t0, t1) = (_mm256_unpacklo_ps(r0, r1), _mm256_unpackhi_ps(r0, r1));
+                    let (t2, t3) = (_mm256_unpacklo_ps(r2, r3), _mm256_unpackhi_ps(r2, r3));
+                    let (t4, t5) = (_mm256_unpacklo_ps(r4, r5), _mm256_unpackhi_ps(r4, r5));
+                    let (t6, t7) = (_mm256_unpacklo_ps(r6, r7), _mm256_unpackhi_ps(r6, r7));
+                    let s0 = _mm256_shuffle_ps::<0x44>(t0, t2);
+                    let s1 = _mm256_shuffle_ps::<0xEE>(t0, t2);
+                    let s2 = _mm256_shuffle_ps::<0x44>(t1, t3);
+                    let s3 = _mm256_shuffle_ps::<0xEE>(t1, t3);
+                    let s4 = _mm256_shuffle_ps::<0x44>(t4, t6);
+                    let s5 = _mm256_shuffle_ps::<0xEE>(t4, t6);
+                    let s6 = _mm256_shuffle_ps::<0x44>(t5, t7);
+                    let s7 = _mm256_shuffle_ps::<0xEE>(t5, t7);
+                    let out = [
+                        _mm256_permute2f128_ps::<0x20>(s0, s4),
+                        _mm256_permute2f128_ps::<0x20>(s1, s5),
+                        _mm256_permute2f128_ps::<0x20>(s2, s6),
+                        _mm256_permute2f128_ps::<0x20>(s3, s7),
+                        _mm256_permute2f128_ps::<0x31>(s0, s4),
+                        _mm256_permute2f128_ps::<0x31>(s1, s5),
+                        _mm256_permute2f128_ps::<0x31>(s2, s6),
+                        _mm256_permute2f128_ps::<0x31>(s3, s7),
+                    ];
+                    for (u, o) in out.into_iter().enumerate() {
+                        _mm256_storeu_ps(d.add((p + u) * R + 8 * g), o);
+                    }
+                }
+            }
+        }
+        for p in full..kc {
+            for (l, s) in src.iter().enumerate() {
+                dst[p * R + l] = s[p];
+            }
+        }
+    }
 
     /// f32, 6 rows by two registers of 8 lanes (`f32_tile`).
     ///
     /// # Safety
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], out: &mut [f32]) {
+    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, add: bool) {
         f32_tile!(
             a,
             b,
-            out,
+            c,
+            ldc,
+            add,
             6,
             8,
             _mm256_setzero_ps,
             _mm256_loadu_ps,
             _mm256_set1_ps,
             _mm256_fmadd_ps,
+            _mm256_add_ps,
             _mm256_storeu_ps
         )
     }
@@ -275,8 +416,8 @@ mod x86 {
     /// # Safety
     /// The CPU must have AVX2 and FMA.
     #[target_feature(enable = "avx2,fma")]
-    pub(super) unsafe fn tile_f64(a: &[f64], b: &[f64], out: &mut [f64]) {
-        super::generic::<f64, 4, 8, true>(a, b, out)
+    pub(super) unsafe fn tile_f64(a: &[f64], b: &[f64], c: &mut [f64], ldc: usize, add: bool) {
+        super::generic::<f64, 4, 8, true>(a, b, c, ldc, add)
     }
 }
 
@@ -286,7 +427,8 @@ mod x86 {
 #[clippy::msrv = "1.89"]
 mod avx512 {
     use core::arch::x86_64::{
-        _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_storeu_ps,
     };
 
     /// f32, 8 rows by two registers of 16 lanes (`f32_tile`).
@@ -294,17 +436,20 @@ mod avx512 {
     /// # Safety
     /// The CPU must have AVX-512F.
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], out: &mut [f32]) {
+    pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, add: bool) {
         f32_tile!(
             a,
             b,
-            out,
+            c,
+            ldc,
+            add,
             8,
             16,
             _mm512_setzero_ps,
             _mm512_loadu_ps,
             _mm512_set1_ps,
             _mm512_fmadd_ps,
+            _mm512_add_ps,
             _mm512_storeu_ps
         )
     }

@@ -1,7 +1,10 @@
 //! The packed product behind [`super::gemm`], in the usual blocked order: `B` in
 //! blocks of `KC x NC` and `A` in blocks of `MC x KC` are copied into panels laid out
 //! as the micro-kernel reads them (zero-padded to whole tiles), and every `MR x NR`
-//! tile of `C` is one kernel call followed by its write-back (`alpha`, `beta`).
+//! tile of `C` is one kernel call, which writes (or adds) the tile into `C` itself
+//! when it can: a whole tile, `C`'s rows contiguous, `alpha = 1` and `beta` 0 or 1
+//! (every product of the dense and recurrent layers but those at `C`'s edges).
+//! Other tiles go through a buffer and [`write_back`] (`alpha`, any `beta`).
 //!
 //! The packing buffers are the thread's own ([`Real::with_gemm_scratch`]): they grow
 //! to the largest blocks seen and are kept, so a product allocates nothing once a
@@ -114,6 +117,7 @@ fn blocked<T: Real>(
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let (mr, nr) = (kernel.mr, kernel.nr);
+    let one = T::one();
     let mc_max = MC_TILES * mr;
     let nc_max = (NC / nr).max(1) * nr;
     // Whole blocks of the depth used, whatever `m` and `n`: so that once a product
@@ -128,7 +132,10 @@ fn blocked<T: Real>(
         for pc in (0..k).step_by(KC) {
             let kc = KC.min(k - pc);
             // Blocks after the first of `k` add to what the first wrote.
-            let beta = if pc == 0 { beta } else { T::one() };
+            let beta = if pc == 0 { beta } else { one };
+            // Whether whole tiles are written by the kernel itself (`C = A B` or `C +=
+            // A B` into rows with unit column stride) rather than through a buffer.
+            let direct = c.cs == 1 && alpha == one && (beta == T::zero() || beta == one);
             let b_panels = &mut b_block[..nc.div_ceil(nr) * kc * nr];
             (kernel.pack_b)(b, pc, kc, jc, nc, b_panels);
             for ic in (0..m).step_by(mc_max) {
@@ -141,8 +148,14 @@ fn blocked<T: Real>(
                     for (ip, a_panel) in a_panels.chunks_exact(kc * mr).enumerate() {
                         let i0 = ic + ip * mr;
                         let rows = mr.min(m - i0);
-                        kernel.tile(a_panel, b_panel, tile);
-                        (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
+                        if direct && rows == mr && cols == nr {
+                            // A whole tile of row-contiguous C: written in place.
+                            let start = i0 * c.rs + j0;
+                            kernel.tile(a_panel, b_panel, &mut c.data[start..], c.rs, beta == one);
+                        } else {
+                            kernel.tile(a_panel, b_panel, tile, nr, false);
+                            (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
+                        }
                     }
                 }
             }
