@@ -33,7 +33,7 @@
 use crate::activation::{Activation, Identity};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::gemm::{gemm, MatMut, MatRef};
+use crate::gemm::{gemm, gemm_cached_b, MatMut, MatRef, Stamp};
 use crate::init::Init;
 use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
@@ -73,12 +73,23 @@ impl Write {
 }
 
 /// `torch.nn.Linear(IN, OUT, bias)`: weight `[OUT, IN]`, optional bias `[OUT]`.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Equality compares the values (weight and bias) only.
+#[derive(Clone, Debug)]
 pub struct Dense<T, const IN: usize, const OUT: usize> {
     /// `OUT x IN` row-major: row `o` holds the weights into output `o`.
     weight: Vec<T>,
     /// One bias per output, if the layer has one.
     bias: Option<Vec<T>>,
+    /// The weight's stamp, renewed by every way of writing it, under which the
+    /// evaluation-mode product keeps the weight packed ([`gemm_cached_b`]).
+    stamp: Stamp,
+}
+
+impl<T: PartialEq, const IN: usize, const OUT: usize> PartialEq for Dense<T, IN, OUT> {
+    fn eq(&self, other: &Self) -> bool {
+        self.weight == other.weight && self.bias == other.bias
+    }
 }
 
 /// Read and write access to the values; the fields are private so that no value of
@@ -91,6 +102,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
 
     /// The weight, `OUT x IN` row-major (PyTorch's `[out, in]`), mutable (its length is fixed).
     pub fn weight_mut(&mut self) -> &mut [T] {
+        self.stamp.renew();
         &mut self.weight
     }
 
@@ -162,6 +174,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         Dense {
             weight,
             bias: bias.then(|| vec![T::zero(); OUT]),
+            stamp: Stamp::new(),
         }
     }
 
@@ -187,7 +200,11 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
                 });
             }
         }
-        Ok(Dense { weight, bias })
+        Ok(Dense {
+            weight,
+            bias,
+            stamp: Stamp::new(),
+        })
     }
 
     /// Zeroed gradients of this layer's shapes.
@@ -200,27 +217,46 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         rows <= DIRECT_MAX_ROWS || rows * IN * OUT <= DIRECT_MAX_MACS
     }
 
-    /// `out = X W^T` (no bias), resizing `out` to `x.rows()`.
-    fn product(&self, x: &Batch<T, IN>, out: &mut Batch<T, OUT>) {
+    /// `out = X W^T` (no bias), resizing `out` to `x.rows()`; with the weight's
+    /// packing kept between calls if `keep` (evaluation: the weight is read as it
+    /// is, many times; a training step's forward product packs it afresh, as the
+    /// step changes it).
+    fn product(&self, x: &Batch<T, IN>, out: &mut Batch<T, OUT>, keep: bool) {
         let rows = x.rows();
         out.set_rows(rows);
         if Self::is_direct(rows) {
             // Weight rows outside, batch rows inside: the weight matrix is read once
-            // per call, however many rows there are.
+            // per call, however many rows there are. Four weight rows at a time, so
+            // that four dot products' independent sums are in flight at once (one
+            // alone is a chain of dependent additions); each is summed exactly as
+            // `dot` sums it, so every output has the same value either way.
             let out = out.as_mut_slice();
-            for (o, w) in self.weight.chunks_exact(IN).enumerate() {
+            let quads = self.weight.chunks_exact(4 * IN);
+            let rest = quads.remainder();
+            for (q, w4) in quads.enumerate() {
+                let w: [&[T]; 4] = core::array::from_fn(|i| &w4[i * IN..(i + 1) * IN]);
                 for (r, xr) in x.iter_rows().enumerate() {
-                    out[r * OUT + o] = dot::<T, IN>(xr, w);
+                    let d = dot4::<T, IN>(xr, w);
+                    out[r * OUT + 4 * q..][..4].copy_from_slice(&d);
+                }
+            }
+            let done = OUT - rest.len() / IN.max(1);
+            for (o, w) in rest.chunks_exact(IN).enumerate() {
+                for (r, xr) in x.iter_rows().enumerate() {
+                    out[r * OUT + done + o] = dot::<T, IN>(xr, w);
                 }
             }
         } else {
-            gemm(
-                T::one(),
+            let (a, b) = (
                 MatRef::row_major(x.as_slice(), rows, IN),
                 MatRef::row_major(&self.weight, OUT, IN).t(),
-                T::zero(),
-                MatMut::row_major(out.as_mut_slice(), rows, OUT),
             );
+            let c = MatMut::row_major(out.as_mut_slice(), rows, OUT);
+            if keep {
+                gemm_cached_b(T::one(), a, b, self.stamp, T::zero(), c);
+            } else {
+                gemm(T::one(), a, b, T::zero(), c);
+            }
         }
     }
 
@@ -239,7 +275,19 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     /// `y = act(X W^T + b)` with the bias and the activation applied in one pass over
     /// the product; keeps nothing for a backward pass (evaluation mode).
     pub fn forward_eval<A: Activation<T>>(&self, x: &Batch<T, IN>, act: A, y: &mut Batch<T, OUT>) {
-        self.product(x, y);
+        self.forward_keeping(x, act, y, true);
+    }
+
+    /// [`Dense::forward_eval`], with the weight's packing kept between calls only
+    /// if `keep` (see `product`).
+    fn forward_keeping<A: Activation<T>>(
+        &self,
+        x: &Batch<T, IN>,
+        act: A,
+        y: &mut Batch<T, OUT>,
+        keep: bool,
+    ) {
+        self.product(x, y, keep);
         match &self.bias {
             Some(b) => {
                 for row in y.as_mut_slice().chunks_exact_mut(OUT) {
@@ -261,7 +309,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         z: &mut Batch<T, OUT>,
         y: &mut Batch<T, OUT>,
     ) {
-        self.product(x, z);
+        self.product(x, z, false);
         y.set_rows(x.rows());
         let zero_bias: [T; 0] = [];
         let bias: &[T] = self.bias.as_deref().unwrap_or(&zero_bias);
@@ -448,7 +496,8 @@ impl<T: Real, const IN: usize, const OUT: usize> Layer<T, Batch<T, IN>> for Dens
         _cache: &mut (),
         _rng: &mut SeededRng,
     ) -> Result<()> {
-        Dense::forward(self, x, y);
+        // A training step changes the weight: nothing to keep packed.
+        self.forward_keeping(x, Identity, y, false);
         Ok(())
     }
 
@@ -467,6 +516,19 @@ impl<T: Real, const IN: usize, const OUT: usize> Layer<T, Batch<T, IN>> for Dens
     }
 }
 
+/// `a b + c`, in one fused multiply-add where the build's target has the
+/// instruction (`-C target-cpu=native` on x86-64 since Haswell), else as a product
+/// and a sum (elsewhere `mul_add` would be a library call). Every direct loop sums
+/// with it, so each build gives one value for each output, whichever loop formed it.
+#[inline(always)]
+fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
+    if cfg!(target_feature = "fma") {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
 #[inline(always)]
 fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
@@ -481,14 +543,74 @@ fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
         .zip(b[..split].chunks_exact(LANES))
     {
         for k in 0..LANES {
-            acc[k] += ca[k] * cb[k];
+            acc[k] = mul_add(ca[k], cb[k], acc[k]);
         }
     }
     let mut s = T::zero();
     for i in split..N {
         s += a[i] * b[i];
     }
-    acc.iter().fold(s, |sum, &v| sum + v)
+    s + halve(acc)
+}
+
+/// The sum of 16 partial sums, by halves (8 sums of pairs, then 4, 2, 1): four
+/// levels of additions in a row rather than sixteen.
+#[inline(always)]
+fn halve<T: Real>(mut v: [T; 16]) -> T {
+    let mut w = 16;
+    while w > 1 {
+        w /= 2;
+        for k in 0..w {
+            let far = v[k + w];
+            v[k] += far;
+        }
+    }
+    v[0]
+}
+
+/// [`dot`] of `a` with each of four rows `w`, in one pass over `a`: the four sums
+/// are independent, and each is formed in `dot`'s order (the same partial sums, the
+/// same tail, the same final sum by halves), so `dot4(a, w)[i] == dot(a, w[i])`
+/// exactly.
+#[inline(always)]
+fn dot4<T: Real, const N: usize>(a: &[T], w: [&[T]; 4]) -> [T; 4] {
+    const LANES: usize = 16;
+    let a = &a[..N];
+    let [w0, w1, w2, w3] = w.map(|w| &w[..N]);
+    let split = N / LANES * LANES;
+    let zero = [T::zero(); LANES];
+    let (mut s0, mut s1, mut s2, mut s3) = (zero, zero, zero, zero);
+    fn chunks<T>(v: &[T], split: usize) -> core::slice::ChunksExact<'_, T> {
+        v[..split].chunks_exact(LANES)
+    }
+    for ((((ca, c0), c1), c2), c3) in chunks(a, split)
+        .zip(chunks(w0, split))
+        .zip(chunks(w1, split))
+        .zip(chunks(w2, split))
+        .zip(chunks(w3, split))
+    {
+        let lanes = |c: &[T]| -> [T; LANES] { c.try_into().expect("LANES values") };
+        let (ca, c0, c1, c2, c3) = (lanes(ca), lanes(c0), lanes(c1), lanes(c2), lanes(c3));
+        for k in 0..LANES {
+            s0[k] = mul_add(ca[k], c0[k], s0[k]);
+            s1[k] = mul_add(ca[k], c1[k], s1[k]);
+            s2[k] = mul_add(ca[k], c2[k], s2[k]);
+            s3[k] = mul_add(ca[k], c3[k], s3[k]);
+        }
+    }
+    let finish = |acc: [T; LANES], w: &[T]| {
+        let mut s = T::zero();
+        for j in split..N {
+            s += a[j] * w[j];
+        }
+        s + halve(acc)
+    };
+    [
+        finish(s0, w0),
+        finish(s1, w1),
+        finish(s2, w2),
+        finish(s3, w3),
+    ]
 }
 
 /// `y += alpha x` over a const width.
@@ -519,6 +641,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Parameters<T> for Dense<T, IN, 
     }
 
     fn visit_params_mut(&mut self, grads: &Self::Grads, f: &mut impl FnMut(ParamMut<'_, T>)) {
+        self.stamp.renew();
         f(ParamMut {
             name: "weight",
             value: &mut self.weight,
@@ -546,6 +669,7 @@ impl<T: Real, const IN: usize, const OUT: usize> Parameters<T> for Dense<T, IN, 
     }
 
     fn visit_values_mut(&mut self, f: &mut impl FnMut(&'static str, &mut [T])) {
+        self.stamp.renew();
         f("weight", &mut self.weight);
         if let Some(b) = &mut self.bias {
             f("bias", b);
@@ -566,5 +690,72 @@ impl<T: Real, const IN: usize, const OUT: usize> Gradients<T> for DenseGrads<T, 
         if let Some(b) = &mut self.bias {
             f("bias", b);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{RngExt, SeedableRng};
+
+    /// `dot4` gives each row exactly `dot`'s value (same order of the sums), so the
+    /// direct product's outputs do not depend on which of the two formed them.
+    fn dot4_is_dot<const N: usize>(rng: &mut rand_chacha::ChaCha8Rng) {
+        let mut r =
+            |n: usize| -> Vec<f32> { (0..n).map(|_| rng.random_range(-1.0..1.0)).collect() };
+        let a = r(N);
+        let w: Vec<Vec<f32>> = (0..4).map(|_| r(N)).collect();
+        let d = dot4::<f32, N>(&a, core::array::from_fn(|i| &w[i][..]));
+        for (i, w) in w.iter().enumerate() {
+            assert_eq!(
+                d[i].to_bits(),
+                dot::<f32, N>(&a, w).to_bits(),
+                "N = {N}, row {i}"
+            );
+        }
+    }
+
+    #[test]
+    fn dot4_sums_each_row_as_dot() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        dot4_is_dot::<1>(&mut rng);
+        dot4_is_dot::<2>(&mut rng);
+        dot4_is_dot::<15>(&mut rng);
+        dot4_is_dot::<16>(&mut rng);
+        dot4_is_dot::<17>(&mut rng);
+        dot4_is_dot::<128>(&mut rng);
+        dot4_is_dot::<784>(&mut rng);
+    }
+
+    /// The direct loops against the GEMM over output widths that are and are not
+    /// multiples of four (the rows `dot4` leaves to `dot`).
+    #[test]
+    fn direct_product_matches_gemm() {
+        fn check<const IN: usize, const OUT: usize>() {
+            let mut rng = crate::rng::seeded(5);
+            let layer = Dense::<f64, IN, OUT>::new(&Init::glorot_uniform(), false, &mut rng);
+            let x: Vec<f64> = (0..3 * IN).map(|i| ((i * 7) % 11) as f64 - 5.0).collect();
+            let x = Batch::<f64, IN>::from_vec(x).unwrap();
+            let mut direct = Batch::new();
+            layer.product(&x, &mut direct, true);
+            let mut want = vec![0.0; 3 * OUT];
+            crate::gemm::gemm_naive(
+                1.0,
+                MatRef::row_major(x.as_slice(), 3, IN),
+                MatRef::row_major(layer.weight(), OUT, IN).t(),
+                0.0,
+                MatMut::row_major(&mut want, 3, OUT),
+            );
+            for (d, w) in direct.as_slice().iter().zip(&want) {
+                assert!(
+                    (d - w).abs() <= 1e-12 * (1.0 + w.abs()),
+                    "{IN}x{OUT}: {d} vs {w}"
+                );
+            }
+        }
+        check::<3, 1>();
+        check::<5, 4>();
+        check::<17, 7>();
+        check::<33, 10>();
     }
 }

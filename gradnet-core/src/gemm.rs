@@ -199,7 +199,80 @@ pub fn gemm<T: Real>(alpha: T, a: MatRef<'_, T>, b: MatRef<'_, T>, beta: T, c: M
         }
         return;
     }
-    packed::gemm_with(Kernel::detect(), alpha, a, b, beta, c);
+    packed::gemm_with(Kernel::detect(), alpha, a, b, None, beta, c);
+}
+
+/// Where the values of a matrix stand: a slot (which matrix) and a version (which
+/// contents), for [`gemm_cached_b`] to know when a packed copy is still good.
+///
+/// Every [`Stamp::new`] and [`Stamp::renew`] takes a number never handed out before
+/// in this process, so a matrix that renews its stamp on every change to its
+/// values (as [`crate::Dense`] does, whatever changes them: an optimizer step, a
+/// load, a write through the visitors or [`crate::Dense::weight_mut`]) never
+/// shows an old stamp with new values. A clone keeps the stamp, as it has the same
+/// values; from its next change on it has a version of its own.
+#[derive(Clone, Copy, Debug)]
+pub struct Stamp {
+    slot: u64,
+    version: u64,
+}
+
+/// The next number for a [`Stamp`] (from 1: a version of 0 is never handed out).
+fn next_stamp() -> u64 {
+    use core::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+impl Stamp {
+    /// A stamp for a new matrix: a slot and a version of its own.
+    pub fn new() -> Self {
+        Stamp {
+            slot: next_stamp(),
+            version: next_stamp(),
+        }
+    }
+
+    /// Marks a change to the matrix's values: a new version, the same slot.
+    pub fn renew(&mut self) {
+        self.version = next_stamp();
+    }
+}
+
+impl Default for Stamp {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// [`gemm`] with `B` packed whole once and kept, per thread, while `b_stamp` says its
+/// values are unchanged: for a matrix used many times as it is, such as a weight
+/// at inference, whose packing would otherwise be redone by every product. The
+/// result is the same as [`gemm`]'s, bit for bit (packing only copies).
+///
+/// The caller promises that two calls with equal stamps pass the same values of
+/// `B` (see [`Stamp`]). The cache holds one packed copy per slot and at most 64 MiB
+/// per thread and type, dropping the least recently used past that; a new version
+/// of a slot is packed into its old buffer, so a product of the same shape
+/// allocates nothing after the first.
+///
+/// # Panics
+/// As [`gemm`].
+pub fn gemm_cached_b<T: Real>(
+    alpha: T,
+    a: MatRef<'_, T>,
+    b: MatRef<'_, T>,
+    b_stamp: Stamp,
+    beta: T,
+    c: MatMut<'_, T>,
+) {
+    assert_eq!(a.cols, b.rows, "gemm: inner dimensions differ");
+    if a.cols == 0 || a.rows == 0 || b.cols == 0 {
+        return gemm(alpha, a, b, beta, c);
+    }
+    assert_eq!(a.rows, c.rows, "gemm: rows of A and C differ");
+    assert_eq!(b.cols, c.cols, "gemm: columns of B and C differ");
+    packed::gemm_with(Kernel::detect(), alpha, a, b, Some(b_stamp), beta, c);
 }
 
 /// The textbook triple loop, for tests of [`gemm`] and for tiny products.
@@ -297,6 +370,7 @@ mod tests {
     fn kernels_match_naive<T: Real>(eps: f64, seed: u64) {
         let sizes = [1, 2, 3, 5, 6, 7, 8, 9, 13, 16, 17, 31, 32, 33, 47, 64, 97];
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let mut stamp = Stamp::new();
         for kernel in Kernel::<T>::all() {
             for case in 0..240 {
                 // One dimension large now and then: past one block of rows (MC = 16
@@ -324,11 +398,16 @@ mod tests {
                 let bv = view(&b, k, n, tb, pad);
                 let mut c = c0.clone();
                 let (crs, ccs) = if tc { (1, m + pad) } else { (n + pad, 1) };
+                // Every fourth case with `B` through the cache (packed whole), under
+                // a stamp that a later case of the same kernel may see again with
+                // other values only after a renewal.
+                stamp.renew();
                 packed::gemm_with(
                     kernel,
                     T::of(alpha),
                     av,
                     bv,
+                    (case % 4 == 2).then_some(stamp),
                     T::of(beta),
                     MatMut::new(&mut c, m, n, crs, ccs),
                 );
@@ -397,6 +476,50 @@ mod tests {
             MatMut::row_major(&mut c2, m, n),
         );
         assert_eq!(c1, c2);
+    }
+
+    /// The cache packs `B` once per stamp: the same stamp with other values gives
+    /// the first values' product (the caller's promise broken on purpose, to see
+    /// that the packed copy is reused), and a renewed stamp the new values'.
+    #[test]
+    fn cached_b_is_reused_until_renewed() {
+        let (m, k, n) = (40, 70, 50);
+        let a: Vec<f32> = (0..m * k).map(|i| (i as f32 * 0.37).sin()).collect();
+        let b1: Vec<f32> = (0..k * n).map(|i| (i as f32 * 0.11).cos()).collect();
+        let b2: Vec<f32> = b1.iter().map(|v| v + 1.0).collect();
+        let product = |b: &[f32], stamp: Option<Stamp>| {
+            let mut c = vec![0.0; m * n];
+            let (av, bv) = (
+                MatRef::row_major(&a, m, k),
+                MatRef::row_major(b, k, n).t().t(),
+            );
+            let cv = MatMut::row_major(&mut c, m, n);
+            match stamp {
+                Some(s) => gemm_cached_b(1.0, av, bv, s, 0.0, cv),
+                None => gemm(1.0, av, bv, 0.0, cv),
+            }
+            c
+        };
+        let mut stamp = Stamp::new();
+        let (want1, want2) = (product(&b1, None), product(&b2, None));
+        assert!(want1 != want2);
+        assert_eq!(product(&b1, Some(stamp)), want1);
+        assert_eq!(
+            product(&b2, Some(stamp)),
+            want1,
+            "the packed copy is reused"
+        );
+        stamp.renew();
+        assert_eq!(
+            product(&b2, Some(stamp)),
+            want2,
+            "a new version is repacked"
+        );
+        // A clone's stamp, renewed on its own change, never meets the other's.
+        let mut other = stamp;
+        other.renew();
+        assert_eq!(product(&b1, Some(other)), want1);
+        assert_eq!(product(&b2, Some(stamp)), want2);
     }
 
     #[test]

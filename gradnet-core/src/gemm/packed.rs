@@ -12,7 +12,7 @@
 //! only `unsafe` is inside the kernels ([`super::kernels`]).
 
 use super::kernels::Kernel;
-use super::{MatMut, MatRef};
+use super::{MatMut, MatRef, Stamp};
 use crate::real::Real;
 use std::cell::Cell;
 use std::thread::LocalKey;
@@ -26,14 +26,96 @@ const MC_TILES: usize = 16;
 /// Columns of `B` in one block (rounded down to whole tiles): 1 MiB of f32 at `KC`.
 const NC: usize = 1024;
 
-/// The packing buffers of [`super::gemm`]: one block of `A`, one of `B`, and a tile
-/// (at most `(MC + NC) KC` values, 1.1 MiB for f32).
+/// Most bytes of packed matrices [`Cache`] keeps per thread and type: past this, the
+/// least recently used go.
+const CACHE_BYTES: usize = 64 << 20;
+
+/// The packing buffers of [`super::gemm`] (one block of `A`, one of `B`, and a tile:
+/// at most `(MC + NC) KC` values, 1.1 MiB for f32), and the cache of whole packed
+/// `B`s of [`super::gemm_cached_b`].
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct Scratch<T> {
+    bufs: Buffers<T>,
+    cache: Cache<T>,
+}
+
+/// The per-product packing buffers.
+#[derive(Debug)]
+struct Buffers<T> {
     a: Vec<T>,
     b: Vec<T>,
     tile: Vec<T>,
+}
+
+/// Whole packed `B`s, each kept under its [`Stamp`]'s slot while the stamp's version
+/// and the view stay the same (a later version of the same slot repacks into the
+/// same buffer, so a weight updated every step allocates nothing either).
+#[derive(Debug)]
+struct Cache<T> {
+    entries: Vec<Cached<T>>,
+    /// A clock of uses, for least-recently-used eviction.
+    tick: u64,
+}
+
+/// One packed `B` of [`Cache`].
+#[derive(Debug)]
+struct Cached<T> {
+    slot: u64,
+    version: u64,
+    /// The view and the kernel it was packed for: `rows, cols, rs, cs`, kernel name.
+    view: ([usize; 4], &'static str),
+    used: u64,
+    data: Vec<T>,
+}
+
+impl<T: Real> Cache<T> {
+    /// `b` packed whole for `kernel` (in [`blocked`]'s order of blocks), from the
+    /// cache if `stamp` and the view are those it was packed under, else packed now.
+    fn panels(&mut self, kernel: Kernel<T>, b: MatRef<'_, T>, stamp: Stamp) -> &[T] {
+        self.tick += 1;
+        let view = ([b.rows, b.cols, b.rs, b.cs], kernel.name);
+        let len = b.cols.div_ceil(kernel.nr) * kernel.nr * b.rows;
+        let i = match self.entries.iter().position(|e| e.slot == stamp.slot) {
+            Some(i) => i,
+            None => {
+                self.evict(len * core::mem::size_of::<T>());
+                self.entries.push(Cached {
+                    slot: stamp.slot,
+                    version: 0,
+                    view: ([0; 4], ""),
+                    used: 0,
+                    data: Vec::new(),
+                });
+                self.entries.len() - 1
+            }
+        };
+        let e = &mut self.entries[i];
+        e.used = self.tick;
+        if e.version != stamp.version || e.view != view {
+            pack_whole_b(kernel, b, aligned(&mut e.data, len));
+            e.version = stamp.version;
+            e.view = view;
+        }
+        aligned_ref(&self.entries[i].data, len)
+    }
+
+    /// Drops the least recently used entries until `more` bytes fit in
+    /// [`CACHE_BYTES`] (or none is left).
+    fn evict(&mut self, more: usize) {
+        let bytes = |e: &Cached<T>| e.data.capacity() * core::mem::size_of::<T>();
+        let mut total: usize = self.entries.iter().map(bytes).sum();
+        while total + more > CACHE_BYTES && !self.entries.is_empty() {
+            let (i, _) = self
+                .entries
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, e)| e.used)
+                .expect("not empty");
+            total -= bytes(&self.entries[i]);
+            self.entries.swap_remove(i);
+        }
+    }
 }
 
 impl<T> Default for Scratch<T> {
@@ -46,9 +128,15 @@ impl<T> Scratch<T> {
     /// Empty buffers (no allocation).
     pub const fn new() -> Self {
         Scratch {
-            a: Vec::new(),
-            b: Vec::new(),
-            tile: Vec::new(),
+            bufs: Buffers {
+                a: Vec::new(),
+                b: Vec::new(),
+                tile: Vec::new(),
+            },
+            cache: Cache {
+                entries: Vec::new(),
+                tick: 0,
+            },
         }
     }
 
@@ -82,13 +170,46 @@ fn aligned<T: Real>(v: &mut Vec<T>, len: usize) -> &mut [T] {
     &mut v[offset..offset + len]
 }
 
+/// The same `len` elements as [`aligned`] gave of `v` (which has room for them).
+fn aligned_ref<T: Real>(v: &[T], len: usize) -> &[T] {
+    let slack = ALIGN / core::mem::size_of::<T>().max(1);
+    let offset = v.as_ptr().align_offset(ALIGN).min(slack);
+    &v[offset..offset + len]
+}
+
+/// Columns of `B` in one block for `kernel` (whole tiles).
+fn nc_max<T>(kernel: &Kernel<T>) -> usize {
+    (NC / kernel.nr).max(1) * kernel.nr
+}
+
+/// All of `b` (`k x n`) packed into `dst` as [`blocked`] packs it one block at a
+/// time: blocks of `NC` columns, and in each, blocks of `KC` depth, one after the
+/// other (`dst.len() = ceil(n / NR) NR k`).
+fn pack_whole_b<T: Real>(kernel: Kernel<T>, b: MatRef<'_, T>, dst: &mut [T]) {
+    let (k, n, nr) = (b.rows, b.cols, kernel.nr);
+    let mut off = 0;
+    for jc in (0..n).step_by(nc_max(&kernel)) {
+        let nc = nc_max(&kernel).min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let len = nc.div_ceil(nr) * kc * nr;
+            (kernel.pack_b)(b, pc, kc, jc, nc, &mut dst[off..off + len]);
+            off += len;
+        }
+    }
+    debug_assert_eq!(off, dst.len());
+}
+
 /// `C = alpha A B + beta C` for `m, n, k >= 1` and shapes that agree (the caller,
-/// [`super::gemm`], checks both), with `kernel`.
+/// [`super::gemm`], checks both), with `kernel`; `B` packed whole and kept in the
+/// thread's cache under `b_stamp` if given (such a product always runs as `A B`,
+/// never as `(B^T A^T)^T`: see below).
 pub(super) fn gemm_with<T: Real>(
     kernel: Kernel<T>,
     alpha: T,
     a: MatRef<'_, T>,
     b: MatRef<'_, T>,
+    b_stamp: Option<Stamp>,
     beta: T,
     c: MatMut<'_, T>,
 ) {
@@ -98,14 +219,23 @@ pub(super) fn gemm_with<T: Real>(
     // orientation writes `C` with strides.
     let padded =
         |m: usize, n: usize| m.div_ceil(kernel.mr) * kernel.mr * n.div_ceil(kernel.nr) * kernel.nr;
-    if 4 * padded(c.cols, c.rows) < 3 * padded(c.rows, c.cols) {
-        T::with_gemm_scratch(|s| blocked(kernel, alpha, b.t(), a.t(), beta, c.t(), s))
+    // A cached `B` keeps its orientation whatever the rows of `A`, so that a later
+    // product with other rows (a smaller batch) finds it packed.
+    if b_stamp.is_none() && 4 * padded(c.cols, c.rows) < 3 * padded(c.rows, c.cols) {
+        T::with_gemm_scratch(|s| {
+            blocked(kernel, alpha, b.t(), a.t(), beta, c.t(), &mut s.bufs, None)
+        })
     } else {
-        T::with_gemm_scratch(|s| blocked(kernel, alpha, a, b, beta, c, s))
+        T::with_gemm_scratch(|s| {
+            let packed = b_stamp.map(|stamp| s.cache.panels(kernel, b, stamp));
+            blocked(kernel, alpha, a, b, beta, c, &mut s.bufs, packed)
+        })
     }
 }
 
-/// The blocked loops of [`gemm_with`], in one orientation.
+/// The blocked loops of [`gemm_with`], in one orientation; `b_packed`, if given, is
+/// `b` packed whole ([`pack_whole_b`]), read instead of packing each block.
+#[allow(clippy::too_many_arguments)]
 fn blocked<T: Real>(
     kernel: Kernel<T>,
     alpha: T,
@@ -113,20 +243,30 @@ fn blocked<T: Real>(
     b: MatRef<'_, T>,
     beta: T,
     mut c: MatMut<'_, T>,
-    s: &mut Scratch<T>,
+    s: &mut Buffers<T>,
+    b_packed: Option<&[T]>,
 ) {
     let (m, k, n) = (a.rows, a.cols, b.cols);
     let (mr, nr) = (kernel.mr, kernel.nr);
     let one = T::one();
     let mc_max = MC_TILES * mr;
-    let nc_max = (NC / nr).max(1) * nr;
+    let nc_max = nc_max(&kernel);
     // Whole blocks of the depth used, whatever `m` and `n`: so that once a product
     // has run, no product of at most its depth (a smaller batch's `dY^T X`, or the
     // other orientation of one: see `gemm_with`) needs more room.
     let kc_all = KC.min(k);
     let a_block = aligned(&mut s.a, mc_max * kc_all);
-    let b_block = aligned(&mut s.b, nc_max * kc_all);
+    let b_block = aligned(
+        &mut s.b,
+        if b_packed.is_some() {
+            0
+        } else {
+            nc_max * kc_all
+        },
+    );
     let tile = aligned(&mut s.tile, mr * nr);
+    // Where the next block starts in `b_packed`.
+    let mut b_off = 0;
     for jc in (0..n).step_by(nc_max) {
         let nc = nc_max.min(n - jc);
         for pc in (0..k).step_by(KC) {
@@ -136,8 +276,18 @@ fn blocked<T: Real>(
             // Whether whole tiles are written by the kernel itself (`C = A B` or `C +=
             // A B` into rows with unit column stride) rather than through a buffer.
             let direct = c.cs == 1 && alpha == one && (beta == T::zero() || beta == one);
-            let b_panels = &mut b_block[..nc.div_ceil(nr) * kc * nr];
-            (kernel.pack_b)(b, pc, kc, jc, nc, b_panels);
+            let b_len = nc.div_ceil(nr) * kc * nr;
+            let b_panels: &[T] = match b_packed {
+                Some(whole) => {
+                    b_off += b_len;
+                    &whole[b_off - b_len..b_off]
+                }
+                None => {
+                    let panels = &mut b_block[..b_len];
+                    (kernel.pack_b)(b, pc, kc, jc, nc, panels);
+                    panels
+                }
+            };
             for ic in (0..m).step_by(mc_max) {
                 let mc = mc_max.min(m - ic);
                 let a_panels = &mut a_block[..mc.div_ceil(mr) * kc * mr];
