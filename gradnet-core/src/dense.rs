@@ -33,7 +33,7 @@
 use crate::activation::{Activation, Identity};
 use crate::batch::Batch;
 use crate::error::{Error, Result};
-use crate::gemm::{gemm, gemm_cached_b, MatMut, MatRef, Stamp};
+use crate::gemm::{gemm, gemm_cached_b, gemv_cached_b, MatMut, MatRef, Stamp};
 use crate::init::Init;
 use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
@@ -224,7 +224,16 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
     fn product(&self, x: &Batch<T, IN>, out: &mut Batch<T, OUT>, keep: bool) {
         let rows = x.rows();
         out.set_rows(rows);
-        if Self::is_direct(rows) {
+        if keep && rows == 1 && IN * OUT > DIRECT_MAX_MACS {
+            // One row of a large layer at inference: a matrix-vector product over
+            // the kept packing of W^T, whose panels stream contiguously.
+            gemv_cached_b(
+                x.as_slice(),
+                MatRef::row_major(&self.weight, OUT, IN).t(),
+                self.stamp,
+                out.as_mut_slice(),
+            );
+        } else if Self::is_direct(rows) {
             // Weight rows outside, batch rows inside: the weight matrix is read once
             // per call, however many rows there are. Four weight rows at a time, so
             // that four dot products' independent sums are in flight at once (one

@@ -275,6 +275,26 @@ pub fn gemm_cached_b<T: Real>(
     packed::gemm_with(Kernel::detect(), alpha, a, b, Some(b_stamp), beta, c);
 }
 
+/// `y = x B` for one row `x` (`B.rows()` values; `y` has `B.cols()`), with `B` kept
+/// packed as [`gemm_cached_b`] keeps it (the same cache entry: a product of many
+/// rows and one of a single row share one packed copy). A matrix-vector product
+/// over panels that stream contiguously, for inference at batch 1.
+///
+/// # Panics
+/// If `x` or `y` has the wrong length.
+pub fn gemv_cached_b<T: Real>(x: &[T], b: MatRef<'_, T>, b_stamp: Stamp, y: &mut [T]) {
+    assert_eq!(x.len(), b.rows, "gemv: x must have B's rows");
+    assert_eq!(y.len(), b.cols, "gemv: y must have B's columns");
+    if b.cols == 0 {
+        return;
+    }
+    if b.rows == 0 {
+        y.fill(T::zero());
+        return;
+    }
+    packed::gemv_with(Kernel::detect(), x, b, b_stamp, y);
+}
+
 /// The textbook triple loop, for tests of [`gemm`] and for tiny products.
 pub fn gemm_naive<T: Real>(
     alpha: T,
@@ -520,6 +540,57 @@ mod tests {
         other.renew();
         assert_eq!(product(&b1, Some(other)), want1);
         assert_eq!(product(&b2, Some(stamp)), want2);
+    }
+
+    /// The matrix-vector product over the cached panels against the naive loop,
+    /// for every kernel's panel width, over depths past one block (KC = 256) and
+    /// widths past a block of columns (NC = 1024), with strided and transposed `B`.
+    fn gemv_matches_naive<T: Real>(eps: f64, seed: u64) {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let shapes = [
+            (1, 1),
+            (2, 3),
+            (7, 33),
+            (300, 17),
+            (256, 64),
+            (513, 97),
+            (40, 1100),
+        ];
+        for kernel in Kernel::<T>::all() {
+            for (case, &(k, n)) in shapes.iter().enumerate() {
+                let (tb, pad) = (case % 2 == 1, case % 3);
+                let b: Vec<T> = (0..(k + pad) * (n + pad))
+                    .map(|_| T::of(rng.random_range(-1.0..1.0)))
+                    .collect();
+                let x: Vec<T> = (0..k).map(|_| T::of(rng.random_range(-1.0..1.0))).collect();
+                let bv = view(&b, k, n, tb, pad);
+                let mut y = vec![T::of(f64::NAN); n];
+                packed::gemv_with(kernel, &x, bv, Stamp::new(), &mut y);
+                for (j, got) in y.iter().enumerate() {
+                    let (mut want, mut bound) = (0.0, 0.0);
+                    for (p, xv) in x.iter().enumerate() {
+                        let t = xv.as_f64() * bv.at(p, j).as_f64();
+                        want += t;
+                        bound += t.abs();
+                    }
+                    let tol = eps * (k as f64 + 2.0) * bound;
+                    assert!(
+                        (got.as_f64() - want).abs() <= tol,
+                        "{kernel:?}: {k}x{n} (tb {tb}), y[{j}] = {got:?}, want {want}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn gemv_matches_naive_f32() {
+        gemv_matches_naive::<f32>(f32::EPSILON as f64, 21);
+    }
+
+    #[test]
+    fn gemv_matches_naive_f64() {
+        gemv_matches_naive::<f64>(f64::EPSILON, 22);
     }
 
     #[test]

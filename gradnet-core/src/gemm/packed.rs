@@ -233,6 +233,98 @@ pub(super) fn gemm_with<T: Real>(
     }
 }
 
+/// `y = x B` for one row `x` (`k` values) and `B` (`k x n`) packed whole in the
+/// thread's cache under `stamp` (as [`gemm_with`] keeps it): the panels are read
+/// once, front to back, each lane summed in order over the depth. The caller
+/// ([`super::gemv_cached_b`]) checks the lengths.
+pub(super) fn gemv_with<T: Real>(
+    kernel: Kernel<T>,
+    x: &[T],
+    b: MatRef<'_, T>,
+    stamp: Stamp,
+    y: &mut [T],
+) {
+    T::with_gemm_scratch(|s| {
+        let whole = s.cache.panels(kernel, b, stamp);
+        let (k, n) = (b.rows, b.cols);
+        match kernel.nr {
+            32 => gemv_panels::<T, 32>(x, k, n, whole, y),
+            16 => gemv_panels::<T, 16>(x, k, n, whole, y),
+            8 => gemv_panels::<T, 8>(x, k, n, whole, y),
+            4 => gemv_panels::<T, 4>(x, k, n, whole, y),
+            nr => unreachable!("no kernel has {nr} columns"),
+        }
+    })
+}
+
+/// [`gemv_with`] over panels `NR` wide, laid out as [`pack_whole_b`] lays them.
+fn gemv_panels<T: Real, const NR: usize>(x: &[T], k: usize, n: usize, whole: &[T], y: &mut [T]) {
+    let nc_max = (NC / NR).max(1) * NR;
+    let mut off = 0;
+    for jc in (0..n).step_by(nc_max) {
+        let nc = nc_max.min(n - jc);
+        for pc in (0..k).step_by(KC) {
+            let kc = KC.min(k - pc);
+            let len = nc.div_ceil(NR) * kc * NR;
+            let block = &whole[off..off + len];
+            off += len;
+            let xs = &x[pc..pc + kc];
+            // Four panels at a time, so that four panels' sums (4 NR lanes) are in
+            // flight together rather than one chain of dependent additions.
+            let mut q = 0;
+            let count = nc.div_ceil(NR);
+            while q < count {
+                let group = 4.min(count - q);
+                let panel = |i: usize| {
+                    let start = (q + i.min(group - 1)) * kc * NR;
+                    block[start..start + kc * NR].chunks_exact(NR)
+                };
+                let zero = [T::zero(); NR];
+                let (mut a0, mut a1, mut a2, mut a3) = (zero, zero, zero, zero);
+                for ((((&xv, r0), r1), r2), r3) in xs
+                    .iter()
+                    .zip(panel(0))
+                    .zip(panel(1))
+                    .zip(panel(2))
+                    .zip(panel(3))
+                {
+                    let lanes = |r: &[T]| -> [T; NR] { r.try_into().expect("NR") };
+                    let (r0, r1, r2, r3) = (lanes(r0), lanes(r1), lanes(r2), lanes(r3));
+                    for j in 0..NR {
+                        a0[j] = fused(xv, r0[j], a0[j]);
+                        a1[j] = fused(xv, r1[j], a1[j]);
+                        a2[j] = fused(xv, r2[j], a2[j]);
+                        a3[j] = fused(xv, r3[j], a3[j]);
+                    }
+                }
+                let acc = [a0, a1, a2, a3];
+                for (i, acc) in acc.iter().enumerate().take(group) {
+                    let col = jc + (q + i) * NR;
+                    let lanes = NR.min(n - col);
+                    let out = &mut y[col..col + lanes];
+                    if pc == 0 {
+                        out.copy_from_slice(&acc[..lanes]);
+                    } else {
+                        out.iter_mut().zip(acc).for_each(|(o, &v)| *o += v);
+                    }
+                }
+                q += group;
+            }
+        }
+    }
+}
+
+/// `a b + c`, fused where the build's target has the instruction (elsewhere
+/// `mul_add` would be a library call).
+#[inline(always)]
+fn fused<T: Real>(a: T, b: T, c: T) -> T {
+    if cfg!(target_feature = "fma") {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// The blocked loops of [`gemm_with`], in one orientation; `b_packed`, if given, is
 /// `b` packed whole ([`pack_whole_b`]), read instead of packing each block.
 #[allow(clippy::too_many_arguments)]
