@@ -511,6 +511,13 @@ pub(crate) struct Updated<T> {
     finite: bool,
 }
 
+impl<T> Updated<T> {
+    /// A report from an update loop of an optimizer's own.
+    pub(crate) fn new(sum_sq: T, finite: bool) -> Self {
+        Updated { sum_sq, finite }
+    }
+}
+
 /// Replaces every `x[i]` by `new(i, x[i])`; reports whether every new value is
 /// finite, and the squared norm of the change when `track` is on (zero otherwise).
 ///
