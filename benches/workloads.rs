@@ -425,6 +425,44 @@ fn w5_forward(c: &mut Criterion) {
     }
 }
 
+/// Each distinct product shape of W1, W3 and W5 through the GEMM alone, in the
+/// views a dense layer uses (`X W^T`, `dY^T X`, `dY W`), with its FLOP rate
+/// (criterion's "elements/s" are FLOP/s): `products/<m>x<k>x<n>/<op>`.
+fn products(c: &mut Criterion) {
+    // (m, k, n, op): forward `X W^T` (rows x in by in x out), `dW = dY^T X`
+    // (out x rows by rows x in), `dX = dY W` (rows x out by out x in).
+    let shapes: [(usize, usize, usize, &str); 8] = [
+        (64, 784, 256, "X_Wt"),
+        (256, 64, 784, "dYt_X"),
+        (64, 256, 128, "X_Wt"),
+        (128, 64, 256, "dYt_X"),
+        (64, 128, 256, "dY_W"),
+        (128, 256, 256, "X_Wt"),
+        (256, 128, 256, "dYt_X"),
+        (128, 256, 256, "dY_W"),
+    ];
+    let mut group = c.benchmark_group("products");
+    for (m, k, n, op) in shapes {
+        group.throughput(Throughput::Elements((2 * m * k * n) as u64));
+        let a = vec![0.01f32; m * k];
+        let b = vec![0.01f32; k * n];
+        let mut out = vec![0.0f32; m * n];
+        group.bench_function(BenchmarkId::new(format!("{m}x{k}x{n}"), op), |bench| {
+            bench.iter(|| {
+                // The views each op takes in a dense layer: the weight `[out, in]`
+                // transposed for the forward, `dY` transposed for `dW`.
+                let (av, bv) = match op {
+                    "X_Wt" => (MatRef::row_major(&a, m, k), MatRef::row_major(&b, n, k).t()),
+                    "dYt_X" => (MatRef::row_major(&a, k, m).t(), MatRef::row_major(&b, k, n)),
+                    _ => (MatRef::row_major(&a, m, k), MatRef::row_major(&b, k, n)),
+                };
+                gemm(1.0, av, bv, 0.0, MatMut::row_major(&mut out, m, n));
+            })
+        });
+    }
+    group.finish();
+}
+
 fn config() -> Criterion {
     Criterion::default()
         .warm_up_time(Duration::from_secs(2))
@@ -434,7 +472,7 @@ fn config() -> Criterion {
 criterion_group! {
     name = benches;
     config = config();
-    targets = w1_train, w2_train, w3_train, w4_train, w5_forward
+    targets = w1_train, w2_train, w3_train, w4_train, w5_forward, products
 }
 
 /// Prints each workload's median and FLOP rate, and its fraction of the GEMM's rate.

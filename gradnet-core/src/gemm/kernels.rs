@@ -41,7 +41,12 @@ pub struct Kernel<T> {
     pub(crate) pack_b: Pack<T>,
     /// [`packed::write_back`] for tiles `nr` wide.
     pub(crate) write_back: WriteBack<T>,
+    /// The matrix-vector product over panels `nr` wide ([`packed::gemv_panels`]).
+    pub(crate) gemv: Gemv<T>,
 }
+
+/// The type of [`packed::gemv_panels`] for one panel width: `(x, k, n, panels, y)`.
+pub(crate) type Gemv<T> = fn(&[T], usize, usize, &[T], &mut [T]);
 
 /// The type of a micro-kernel: `(a, b, c, ldc, add)` as [`Kernel`] describes.
 pub(crate) type TileFn<T> = unsafe fn(&[T], &[T], &mut [T], usize, bool);
@@ -62,6 +67,7 @@ impl<T: Real> Kernel<T> {
             pack_a: packed::pack::<T, MR>,
             pack_b: packed::pack::<T, NR>,
             write_back: packed::write_back::<T, NR>,
+            gemv: packed::gemv_default::<T, NR>,
         }
     }
 }
@@ -74,6 +80,11 @@ impl<T> Kernel<T> {
             pack_b,
             ..self
         }
+    }
+
+    /// The same kernel with another matrix-vector loop (of the same panel width).
+    fn with_gemv(self, gemv: Gemv<T>) -> Self {
+        Kernel { gemv, ..self }
     }
 }
 
@@ -137,7 +148,8 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
         #[cfg(gradnet_avx512)]
         if std::arch::is_x86_feature_detected!("avx512f") {
             let k = Kernel::new::<8, 32>("avx512 f32", avx512::tile_f32)
-                .with_packs(x86::pack_f32::<8>, x86::pack_f32::<32>);
+                .with_packs(x86::pack_f32::<8>, x86::pack_f32::<32>)
+                .with_gemv(x86::gemv::<f32, 32>);
             if f(k) {
                 return k;
             }
@@ -145,7 +157,8 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             let k = Kernel::new::<6, 16>("avx2+fma f32", x86::tile_f32)
-                .with_packs(x86::pack_f32::<6>, x86::pack_f32::<16>);
+                .with_packs(x86::pack_f32::<6>, x86::pack_f32::<16>)
+                .with_gemv(x86::gemv::<f32, 16>);
             if f(k) {
                 return k;
             }
@@ -160,7 +173,7 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
 pub(crate) fn f64_kernels(f: &mut dyn FnMut(Kernel<f64>) -> bool) -> Kernel<f64> {
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
-        let k = Kernel::new::<4, 8>("avx2+fma f64", x86::tile_f64);
+        let k = Kernel::new::<4, 8>("avx2+fma f64", x86::tile_f64).with_gemv(x86::gemv::<f64, 8>);
         if f(k) {
             return k;
         }
@@ -296,6 +309,39 @@ mod x86 {
         _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_unpackhi_ps,
         _mm256_unpacklo_ps,
     };
+
+    /// [`packed::gemv_panels`] compiled for AVX2 and FMA when the CPU has them
+    /// (whatever the build's target), else as the build compiles it.
+    pub(super) fn gemv<T: crate::real::Real, const NR: usize>(
+        x: &[T],
+        k: usize,
+        n: usize,
+        whole: &[T],
+        y: &mut [T],
+    ) {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA (checked just above).
+            unsafe { gemv_avx2::<T, NR>(x, k, n, whole, y) }
+        } else {
+            packed::gemv_default::<T, NR>(x, k, n, whole, y)
+        }
+    }
+
+    /// [`packed::gemv_panels`] with fused multiply-adds, built for AVX2 and FMA.
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn gemv_avx2<T: crate::real::Real, const NR: usize>(
+        x: &[T],
+        k: usize,
+        n: usize,
+        whole: &[T],
+        y: &mut [T],
+    ) {
+        packed::gemv_panels::<T, NR, true>(x, k, n, whole, y)
+    }
 
     /// [`packed::pack`] for f32 panels of `R` lanes, with the panels whose source
     /// has the depth contiguous (`v.rs == 1`: `W^T` in a dense layer's forward

@@ -246,19 +246,35 @@ pub(super) fn gemv_with<T: Real>(
 ) {
     T::with_gemm_scratch(|s| {
         let whole = s.cache.panels(kernel, b, stamp);
-        let (k, n) = (b.rows, b.cols);
-        match kernel.nr {
-            32 => gemv_panels::<T, 32>(x, k, n, whole, y),
-            16 => gemv_panels::<T, 16>(x, k, n, whole, y),
-            8 => gemv_panels::<T, 8>(x, k, n, whole, y),
-            4 => gemv_panels::<T, 4>(x, k, n, whole, y),
-            nr => unreachable!("no kernel has {nr} columns"),
-        }
+        (kernel.gemv)(x, b.rows, b.cols, whole, y);
     })
 }
 
-/// [`gemv_with`] over panels `NR` wide, laid out as [`pack_whole_b`] lays them.
-fn gemv_panels<T: Real, const NR: usize>(x: &[T], k: usize, n: usize, whole: &[T], y: &mut [T]) {
+/// [`gemv_panels`] as the build's target compiles it (fused multiply-adds where
+/// the target has them): the matrix-vector loop of the portable kernels.
+pub(super) fn gemv_default<T: Real, const NR: usize>(
+    x: &[T],
+    k: usize,
+    n: usize,
+    whole: &[T],
+    y: &mut [T],
+) {
+    gemv_panels::<T, NR, { cfg!(target_feature = "fma") }>(x, k, n, whole, y)
+}
+
+/// [`gemv_with`] over panels `NR` wide, laid out as [`pack_whole_b`] lays them
+/// (`k x n`, `whole` as long as that layout), into `y` (`n` values); with fused
+/// multiply-adds if `FMA`. Inlined into its callers, so that one compiled with more
+/// vector features (`super::kernels`) runs it with them.
+#[inline(always)]
+pub(super) fn gemv_panels<T: Real, const NR: usize, const FMA: bool>(
+    x: &[T],
+    k: usize,
+    n: usize,
+    whole: &[T],
+    y: &mut [T],
+) {
+    assert!(x.len() == k && y.len() == n && whole.len() == n.div_ceil(NR) * NR * k);
     let nc_max = (NC / NR).max(1) * NR;
     let mut off = 0;
     for jc in (0..n).step_by(nc_max) {
@@ -291,10 +307,10 @@ fn gemv_panels<T: Real, const NR: usize>(x: &[T], k: usize, n: usize, whole: &[T
                     let lanes = |r: &[T]| -> [T; NR] { r.try_into().expect("NR") };
                     let (r0, r1, r2, r3) = (lanes(r0), lanes(r1), lanes(r2), lanes(r3));
                     for j in 0..NR {
-                        a0[j] = fused(xv, r0[j], a0[j]);
-                        a1[j] = fused(xv, r1[j], a1[j]);
-                        a2[j] = fused(xv, r2[j], a2[j]);
-                        a3[j] = fused(xv, r3[j], a3[j]);
+                        a0[j] = fused::<T, FMA>(xv, r0[j], a0[j]);
+                        a1[j] = fused::<T, FMA>(xv, r1[j], a1[j]);
+                        a2[j] = fused::<T, FMA>(xv, r2[j], a2[j]);
+                        a3[j] = fused::<T, FMA>(xv, r3[j], a3[j]);
                     }
                 }
                 let acc = [a0, a1, a2, a3];
@@ -314,11 +330,11 @@ fn gemv_panels<T: Real, const NR: usize>(x: &[T], k: usize, n: usize, whole: &[T
     }
 }
 
-/// `a b + c`, fused where the build's target has the instruction (elsewhere
-/// `mul_add` would be a library call).
+/// `a b + c`, fused if `FMA` (only where the code is compiled with the
+/// instruction: elsewhere `mul_add` would be a library call).
 #[inline(always)]
-fn fused<T: Real>(a: T, b: T, c: T) -> T {
-    if cfg!(target_feature = "fma") {
+fn fused<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
+    if FMA {
         a.mul_add(b, c)
     } else {
         a * b + c

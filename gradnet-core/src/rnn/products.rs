@@ -239,7 +239,7 @@ pub(super) fn mul_ab_packed<T: Real>(
                 (Some(packed), Some(panel), Some(acc)) => unsafe {
                     avx512::tile(packed, panel, acc)
                 },
-                _ => tile(packed, panel, &mut acc),
+                _ => tile_at_run_time(packed, panel, &mut acc),
             }
             let rows = MR.min(m - block * MR);
             for (r, acc) in acc.iter().enumerate().take(rows) {
@@ -256,16 +256,49 @@ pub(super) fn mul_ab_packed<T: Real>(
     }
 }
 
-/// One `MR x NR` tile of [`mul_ab_packed`]: `sum_p a_p (x) b_p` over the `MR` values
-/// `a_p` of `packed` and the `NR` values `b_p` of `panel` for each `p`.
+/// [`tile`] with AVX2 and FMA when the CPU has them and the build does not already
+/// target them (a portable build on a current x86-64 CPU), else as the build
+/// compiles it: so a portable build runs the per-step products 8 lanes wide with
+/// fused multiply-adds too.
 #[inline(always)]
-fn tile<T: Real>(packed: &[T], panel: &[T], out: &mut [[T; NR]; MR]) {
+fn tile_at_run_time<T: Real>(packed: &[T], panel: &[T], out: &mut [[T; NR]; MR]) {
+    #[cfg(target_arch = "x86_64")]
+    if !cfg!(target_feature = "avx2")
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma")
+    {
+        // SAFETY: the CPU has AVX2 and FMA (checked just above).
+        unsafe { tile_avx2(packed, panel, out) };
+        return;
+    }
+    tile::<T, { cfg!(target_feature = "fma") }>(packed, panel, out)
+}
+
+/// [`tile`] with fused multiply-adds, built for AVX2 and FMA.
+///
+/// # Safety
+/// The CPU must have AVX2 and FMA.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn tile_avx2<T: Real>(packed: &[T], panel: &[T], out: &mut [[T; NR]; MR]) {
+    tile::<T, true>(packed, panel, out)
+}
+
+/// One `MR x NR` tile of [`mul_ab_packed`]: `sum_p a_p (x) b_p` over the `MR` values
+/// `a_p` of `packed` and the `NR` values `b_p` of `panel` for each `p`, with fused
+/// multiply-adds if `FMA` (only where the code is built with the instruction).
+#[inline(always)]
+fn tile<T: Real, const FMA: bool>(packed: &[T], panel: &[T], out: &mut [[T; NR]; MR]) {
     let mut acc = [[[T::zero(); NR]; 4]; Q];
     for (ap, bp) in packed.chunks_exact(MR).zip(panel.chunks_exact(NR)) {
         for (acc, ap) in acc.iter_mut().zip(ap.chunks_exact(4)) {
             for r in 0..4 {
                 for jj in 0..NR {
-                    acc[r][jj] = fma(ap[r], bp[jj], acc[r][jj]);
+                    acc[r][jj] = if FMA {
+                        ap[r].mul_add(bp[jj], acc[r][jj])
+                    } else {
+                        ap[r] * bp[jj] + acc[r][jj]
+                    };
                 }
             }
         }
@@ -317,17 +350,6 @@ mod avx512 {
                 _mm512_storeu_ps(hi.as_mut_ptr(), acc[1]);
             }
         }
-    }
-}
-
-/// `x y + s`, fused where the target has an FMA instruction (elsewhere `mul_add` is a
-/// library call, far slower than the two operations).
-#[inline(always)]
-fn fma<T: Real>(x: T, y: T, s: T) -> T {
-    if cfg!(target_feature = "fma") {
-        x.mul_add(y, s)
-    } else {
-        x * y + s
     }
 }
 
