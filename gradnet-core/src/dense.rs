@@ -12,7 +12,11 @@
 //!
 //! go through [`gemm`] with transposes as strided views, never copies. Small layers
 //! (up to [`DIRECT_MAX_MACS`] multiply-adds per call) take direct loops over the
-//! const widths instead, which the compiler unrolls and which allocate nothing.
+//! const widths instead, which the compiler unrolls and which allocate nothing. At
+//! inference (`forward_eval`) the weight stays packed between calls
+//! ([`gemm_cached_b`], under the layer's [`Stamp`], which every write to the weight
+//! renews), and one row of a large layer is a matrix-vector product over that
+//! packing ([`gemv_cached_b`]).
 //!
 //! ```
 //! use gradnet_core::{Batch, Dense, DenseGrads, Write, activation::Tanh};
