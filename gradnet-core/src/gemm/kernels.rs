@@ -20,7 +20,7 @@ use crate::real::Real;
 /// that sum, if `add`) for `r < mr`, `j < nr`, where `a.len() = k * mr`, `b.len() =
 /// k * nr`, `ldc >= nr` and `c.len() >= (mr - 1) * ldc + nr`: the tile is written
 /// straight into `C`'s rows (or, for a tile at an edge of `C` or a product with
-/// `alpha`, into a buffer that [`packed::write_back`] finishes).
+/// `alpha`, into a buffer that `packed::write_back` finishes).
 ///
 /// Values are only made by `Kernel::detect` and `Kernel::all`, which hand out
 /// a kernel only where the running CPU has the features it was compiled for: that is
