@@ -41,7 +41,7 @@ use crate::gemm::{gemm, gemm_cached_b, gemv_cached_b, MatMut, MatRef, Stamp};
 use crate::init::Init;
 use crate::layer::Layer;
 use crate::params::{Gradients, ParamMut, Parameters, Shape, TensorKind};
-use crate::real::Real;
+use crate::real::{mul_add_if, Real, TARGET_FMA};
 use crate::rng::SeededRng;
 
 /// Layers with at most this many multiply-adds per call (`rows * IN * OUT`) use
@@ -537,19 +537,6 @@ impl<T: Real, const IN: usize, const OUT: usize> Layer<T, Batch<T, IN>> for Dens
     }
 }
 
-/// `a b + c`, in one fused multiply-add where the build's target has the
-/// instruction (`-C target-cpu=native` on x86-64 since Haswell), else as a product
-/// and a sum (elsewhere `mul_add` would be a library call). Every direct loop sums
-/// with it, so each build gives one value for each output, whichever loop formed it.
-#[inline(always)]
-fn mul_add<T: Real>(a: T, b: T, c: T) -> T {
-    if cfg!(target_feature = "fma") {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
-    }
-}
-
 /// `sum_i a[i] b[i]` over a const width, so the loop unrolls.
 #[inline(always)]
 fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
@@ -564,7 +551,7 @@ fn dot<T: Real, const N: usize>(a: &[T], b: &[T]) -> T {
         .zip(b[..split].chunks_exact(LANES))
     {
         for k in 0..LANES {
-            acc[k] = mul_add(ca[k], cb[k], acc[k]);
+            acc[k] = mul_add_if::<T, TARGET_FMA>(ca[k], cb[k], acc[k]);
         }
     }
     let mut s = T::zero();
@@ -613,10 +600,10 @@ fn dot4<T: Real, const N: usize>(a: &[T], w: [&[T]; 4]) -> [T; 4] {
         let lanes = |c: &[T]| -> [T; LANES] { c.try_into().expect("LANES values") };
         let (ca, c0, c1, c2, c3) = (lanes(ca), lanes(c0), lanes(c1), lanes(c2), lanes(c3));
         for k in 0..LANES {
-            s0[k] = mul_add(ca[k], c0[k], s0[k]);
-            s1[k] = mul_add(ca[k], c1[k], s1[k]);
-            s2[k] = mul_add(ca[k], c2[k], s2[k]);
-            s3[k] = mul_add(ca[k], c3[k], s3[k]);
+            s0[k] = mul_add_if::<T, TARGET_FMA>(ca[k], c0[k], s0[k]);
+            s1[k] = mul_add_if::<T, TARGET_FMA>(ca[k], c1[k], s1[k]);
+            s2[k] = mul_add_if::<T, TARGET_FMA>(ca[k], c2[k], s2[k]);
+            s3[k] = mul_add_if::<T, TARGET_FMA>(ca[k], c3[k], s3[k]);
         }
     }
     let finish = |acc: [T; LANES], w: &[T]| {

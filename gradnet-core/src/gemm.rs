@@ -509,10 +509,7 @@ mod tests {
         let b2: Vec<f32> = b1.iter().map(|v| v + 1.0).collect();
         let product = |b: &[f32], stamp: Option<Stamp>| {
             let mut c = vec![0.0; m * n];
-            let (av, bv) = (
-                MatRef::row_major(&a, m, k),
-                MatRef::row_major(b, k, n).t().t(),
-            );
+            let (av, bv) = (MatRef::row_major(&a, m, k), MatRef::row_major(b, k, n));
             let cv = MatMut::row_major(&mut c, m, n);
             match stamp {
                 Some(s) => gemm_cached_b(1.0, av, bv, s, 0.0, cv),

@@ -165,6 +165,24 @@ impl Real for f64 {
     }
 }
 
+/// Whether the build's target has a fused multiply-add instruction
+/// (`-C target-cpu=native` on x86-64 since Haswell): the `FMA` of [`mul_add_if`] for
+/// code compiled for the build's target alone.
+pub(crate) const TARGET_FMA: bool = cfg!(target_feature = "fma");
+
+/// `a b + c`: one fused multiply-add if `FMA`, else a product and a sum. Only where
+/// the code is compiled with the instruction may `FMA` be true (elsewhere `mul_add`
+/// is a library call, far slower than the two operations): [`TARGET_FMA`], or true
+/// inside a function built for the FMA feature that this is inlined into.
+#[inline(always)]
+pub(crate) fn mul_add_if<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
+    if FMA {
+        a.mul_add(b, c)
+    } else {
+        a * b + c
+    }
+}
+
 /// `(e^x, e^x - 1)` in straight-line code, for [`Real::exp_vec`] and
 /// [`Real::exp_m1_vec`]; one per type, from one template:
 ///

@@ -14,7 +14,7 @@
 //! and of the intrinsics' unaligned loads and stores (within the checked lengths).
 
 use super::{packed, MatMut, MatRef};
-use crate::real::Real;
+use crate::real::{mul_add_if, Real};
 
 /// A micro-kernel: `c[r * ldc + j] = sum_p a[p * mr + r] * b[p * nr + j]` (or `+=`
 /// that sum, if `add`) for `r < mr`, `j < nr`, where `a.len() = k * mr`, `b.len() =
@@ -215,7 +215,7 @@ fn generic<T: Real, const MR: usize, const NR: usize, const FMA: bool>(
         let bp: &[T; NR] = bp.try_into().expect("chunks of NR");
         for (acc, &x) in acc.iter_mut().zip(ap) {
             for (s, &y) in acc.iter_mut().zip(bp) {
-                *s = if FMA { x.mul_add(y, *s) } else { x * y + *s };
+                *s = mul_add_if::<T, FMA>(x, y, *s);
             }
         }
     }

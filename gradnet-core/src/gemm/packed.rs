@@ -13,7 +13,7 @@
 
 use super::kernels::Kernel;
 use super::{MatMut, MatRef, Stamp};
-use crate::real::Real;
+use crate::real::{mul_add_if, Real, TARGET_FMA};
 use std::cell::Cell;
 use std::thread::LocalKey;
 
@@ -259,7 +259,7 @@ pub(super) fn gemv_default<T: Real, const NR: usize>(
     whole: &[T],
     y: &mut [T],
 ) {
-    gemv_panels::<T, NR, { cfg!(target_feature = "fma") }>(x, k, n, whole, y)
+    gemv_panels::<T, NR, TARGET_FMA>(x, k, n, whole, y)
 }
 
 /// [`gemv_with`] over panels `NR` wide, laid out as [`pack_whole_b`] lays them
@@ -307,10 +307,10 @@ pub(super) fn gemv_panels<T: Real, const NR: usize, const FMA: bool>(
                     let lanes = |r: &[T]| -> [T; NR] { r.try_into().expect("NR") };
                     let (r0, r1, r2, r3) = (lanes(r0), lanes(r1), lanes(r2), lanes(r3));
                     for j in 0..NR {
-                        a0[j] = fused::<T, FMA>(xv, r0[j], a0[j]);
-                        a1[j] = fused::<T, FMA>(xv, r1[j], a1[j]);
-                        a2[j] = fused::<T, FMA>(xv, r2[j], a2[j]);
-                        a3[j] = fused::<T, FMA>(xv, r3[j], a3[j]);
+                        a0[j] = mul_add_if::<T, FMA>(xv, r0[j], a0[j]);
+                        a1[j] = mul_add_if::<T, FMA>(xv, r1[j], a1[j]);
+                        a2[j] = mul_add_if::<T, FMA>(xv, r2[j], a2[j]);
+                        a3[j] = mul_add_if::<T, FMA>(xv, r3[j], a3[j]);
                     }
                 }
                 let acc = [a0, a1, a2, a3];
@@ -327,17 +327,6 @@ pub(super) fn gemv_panels<T: Real, const NR: usize, const FMA: bool>(
                 q += group;
             }
         }
-    }
-}
-
-/// `a b + c`, fused if `FMA` (only where the code is compiled with the
-/// instruction: elsewhere `mul_add` would be a library call).
-#[inline(always)]
-fn fused<T: Real, const FMA: bool>(a: T, b: T, c: T) -> T {
-    if FMA {
-        a.mul_add(b, c)
-    } else {
-        a * b + c
     }
 }
 

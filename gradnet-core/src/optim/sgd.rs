@@ -216,7 +216,13 @@ impl<T: Real> Optimizer<T> for Sgd<T> {
                     track,
                     p.value,
                     #[inline(always)]
-                    move |j, x| x - lr * (g[j] + wd * x),
+                    move |j, x| {
+                        if decay {
+                            x - lr * (g[j] + wd * x)
+                        } else {
+                            x - lr * g[j]
+                        }
+                    },
                 )
             } else {
                 if decay {

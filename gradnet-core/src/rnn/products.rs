@@ -10,7 +10,7 @@
 
 use crate::dense::{Write, DIRECT_MAX_MACS, DIRECT_MAX_ROWS};
 use crate::gemm::{gemm, MatMut, MatRef};
-use crate::real::Real;
+use crate::real::{mul_add_if, Real, TARGET_FMA};
 
 /// Whether a product of `m` rows (of the output, or summed over for `A^T B`) and
 /// `macs` multiply-adds takes direct loops, as [`crate::Dense`] decides.
@@ -271,7 +271,7 @@ fn tile_at_run_time<T: Real>(packed: &[T], panel: &[T], out: &mut [[T; NR]; MR])
         unsafe { tile_avx2(packed, panel, out) };
         return;
     }
-    tile::<T, { cfg!(target_feature = "fma") }>(packed, panel, out)
+    tile::<T, TARGET_FMA>(packed, panel, out)
 }
 
 /// [`tile`] with fused multiply-adds, built for AVX2 and FMA.
@@ -294,11 +294,7 @@ fn tile<T: Real, const FMA: bool>(packed: &[T], panel: &[T], out: &mut [[T; NR];
         for (acc, ap) in acc.iter_mut().zip(ap.chunks_exact(4)) {
             for r in 0..4 {
                 for jj in 0..NR {
-                    acc[r][jj] = if FMA {
-                        ap[r].mul_add(bp[jj], acc[r][jj])
-                    } else {
-                        ap[r] * bp[jj] + acc[r][jj]
-                    };
+                    acc[r][jj] = mul_add_if::<T, FMA>(ap[r], bp[jj], acc[r][jj]);
                 }
             }
         }
