@@ -436,20 +436,12 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
         assert_eq!(dz.rows(), rows, "dense backward: dz and x differ in rows");
         let direct = Self::is_direct(rows);
         if direct {
-            // Overwriting, the first row sets dW (no pass to clear it first).
-            let mut set = grad_write == Write::Overwrite;
-            if set && rows == 0 {
-                grads.weight.fill(T::zero());
-            }
-            for (xr, dr) in x.iter_rows().zip(dz.iter_rows()) {
-                for (gw, &d) in grads.weight.chunks_exact_mut(IN).zip(dr) {
-                    if set {
-                        scaled::<T, IN>(d, xr, gw);
-                    } else {
-                        axpy::<T, IN>(d, xr, gw);
-                    }
-                }
-                set = false;
+            // dW's row o is the sum over the batch of dz[r][o] x[r]: a combination of
+            // x's rows, each row of dW read and written once.
+            let add = grad_write == Write::Accumulate;
+            let dz = dz.as_slice();
+            for (o, gw) in grads.weight.chunks_exact_mut(IN).enumerate() {
+                combine::<T, IN>(dz.get(o..).unwrap_or(&[]), OUT, x.as_slice(), gw, add);
             }
         } else {
             gemm(
@@ -468,21 +460,11 @@ impl<T: Real, const IN: usize, const OUT: usize> Dense<T, IN, OUT> {
                 }
             }
             if direct {
-                // Overwriting, the first output of each row sets dX's row.
-                let overwrite = dx_write == Write::Overwrite;
+                // dX's row r is the sum over the outputs of dz[r][o] W[o]: a
+                // combination of W's rows.
+                let add = dx_write == Write::Accumulate;
                 for (dxr, dr) in dx.as_mut_slice().chunks_exact_mut(IN).zip(dz.iter_rows()) {
-                    let mut set = overwrite;
-                    if set && OUT == 0 {
-                        dxr.fill(T::zero());
-                    }
-                    for (w, &d) in self.weight.chunks_exact(IN).zip(dr) {
-                        if set {
-                            scaled::<T, IN>(d, w, dxr);
-                        } else {
-                            axpy::<T, IN>(d, w, dxr);
-                        }
-                        set = false;
-                    }
+                    combine::<T, IN>(dr, 1, &self.weight, dxr, add);
                 }
             } else {
                 gemm(
@@ -621,21 +603,55 @@ fn dot4<T: Real, const N: usize>(a: &[T], w: [&[T]; 4]) -> [T; 4] {
     ]
 }
 
-/// `y += alpha x` over a const width.
+/// `y = sum_k c_k r_k` (`y += ` that sum when `add`), where `r_k` is the `k`-th row of
+/// width `N` in `rows` and `c_k = coef[k * stride]`: a linear combination of rows,
+/// summed in the order of `k`. `y` is held in registers, 16 (then 8, 4, 1) values at a
+/// time, for the whole sum, so each of its values is read and written once; the
+/// rows are read contiguously.
 #[inline(always)]
-fn axpy<T: Real, const N: usize>(alpha: T, x: &[T], y: &mut [T]) {
-    let (x, y) = (&x[..N], &mut y[..N]);
-    for i in 0..N {
-        y[i] += alpha * x[i];
+fn combine<T: Real, const N: usize>(coef: &[T], stride: usize, rows: &[T], y: &mut [T], add: bool) {
+    if N == 0 {
+        return;
+    }
+    let y = &mut y[..N];
+    let mut j = 0;
+    while j + 16 <= N {
+        combine_block::<T, N, 16>(j, coef, stride, rows, y, add);
+        j += 16;
+    }
+    if j + 8 <= N {
+        combine_block::<T, N, 8>(j, coef, stride, rows, y, add);
+        j += 8;
+    }
+    if j + 4 <= N {
+        combine_block::<T, N, 4>(j, coef, stride, rows, y, add);
+        j += 4;
+    }
+    while j < N {
+        combine_block::<T, N, 1>(j, coef, stride, rows, y, add);
+        j += 1;
     }
 }
 
-/// `y = a x` over a const width (the first term of a sum that [`axpy`] continues).
+/// [`combine`] for `y[j..j + L]`, with the `L` sums in one array (registers).
 #[inline(always)]
-fn scaled<T: Real, const N: usize>(a: T, x: &[T], y: &mut [T]) {
-    for (y, &x) in y[..N].iter_mut().zip(&x[..N]) {
-        *y = a * x;
+fn combine_block<T: Real, const N: usize, const L: usize>(
+    j: usize,
+    coef: &[T],
+    stride: usize,
+    rows: &[T],
+    y: &mut [T],
+    add: bool,
+) {
+    let y: &mut [T; L] = (&mut y[j..j + L]).try_into().expect("L values");
+    let mut acc = if add { *y } else { [T::zero(); L] };
+    for (r, &c) in rows.chunks_exact(N).zip(coef.iter().step_by(stride)) {
+        let r: &[T; L] = r[j..j + L].try_into().expect("L values");
+        for l in 0..L {
+            acc[l] = mul_add_if::<T, TARGET_FMA>(c, r[l], acc[l]);
+        }
     }
+    *y = acc;
 }
 
 impl<T: Real, const IN: usize, const OUT: usize> Parameters<T> for Dense<T, IN, OUT> {
@@ -765,5 +781,67 @@ mod tests {
         check::<5, 4>();
         check::<17, 7>();
         check::<33, 10>();
+    }
+
+    /// The direct backward loops (`combine`) against the formulas `dW = dz^T X` and
+    /// `dX = dz W`, overwriting and accumulating, for widths that take each of its
+    /// blocks (16, 8, 4, 1 values) and for 0, 1 and 3 rows.
+    #[test]
+    fn direct_backward_matches_the_formulas() {
+        fn check<const IN: usize, const OUT: usize>() {
+            let mut rng = crate::rng::seeded(9);
+            let layer = Dense::<f64, IN, OUT>::new(&Init::glorot_uniform(), false, &mut rng);
+            let w = layer.weight();
+            for rows in [0, 1, 3] {
+                assert!(Dense::<f64, IN, OUT>::is_direct(rows));
+                let v = |n: usize, k: usize| -> Vec<f64> {
+                    (0..n).map(|i| ((i * k) % 13) as f64 * 0.25 - 1.5).collect()
+                };
+                let x = Batch::<f64, IN>::from_vec_unchecked(v(rows * IN, 7));
+                let dz = Batch::<f64, OUT>::from_vec_unchecked(v(rows * OUT, 5));
+                for write in [Write::Overwrite, Write::Accumulate] {
+                    let (g0, dx0) = (v(OUT * IN, 3), v(rows * IN, 11));
+                    let mut grads = layer.zero_grads();
+                    grads.weight.copy_from_slice(&g0);
+                    let mut dx = Batch::<f64, IN>::from_vec_unchecked(dx0.clone());
+                    layer.backward_products(&x, &dz, &mut grads, write, Some(&mut dx), write);
+                    let keep = if write == Write::Accumulate { 1.0 } else { 0.0 };
+                    for o in 0..OUT {
+                        for i in 0..IN {
+                            let sum: f64 = (0..rows)
+                                .map(|r| dz.as_slice()[r * OUT + o] * x.as_slice()[r * IN + i])
+                                .sum();
+                            let want = keep * g0[o * IN + i] + sum;
+                            let got = grads.weight[o * IN + i];
+                            assert!(
+                                (got - want).abs() <= 1e-12,
+                                "{IN}x{OUT} rows {rows} {write:?}: dW"
+                            );
+                        }
+                    }
+                    for r in 0..rows {
+                        for i in 0..IN {
+                            let sum: f64 = (0..OUT)
+                                .map(|o| dz.as_slice()[r * OUT + o] * w[o * IN + i])
+                                .sum();
+                            let want = keep * dx0[r * IN + i] + sum;
+                            let got = dx.as_slice()[r * IN + i];
+                            assert!(
+                                (got - want).abs() <= 1e-12,
+                                "{IN}x{OUT} rows {rows} {write:?}: dX"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        check::<1, 1>();
+        check::<2, 16>();
+        check::<3, 2>();
+        check::<4, 5>();
+        check::<8, 3>();
+        check::<16, 16>();
+        check::<29, 4>();
+        check::<45, 1>();
     }
 }
