@@ -61,6 +61,8 @@ use crate::real::Real;
 use crate::reduce::{NoReduce, Reducer};
 use crate::rng::SeededRng;
 
+mod fused;
+
 /// Rows per block in [`BatchNorm::forward_eval`]: the per-feature scale (one square
 /// root) is formed once per block rather than once per value.
 const EVAL_BLOCK: usize = 32;
@@ -199,6 +201,10 @@ pub struct BatchNormCache<T, const D: usize> {
     stat_rows: usize,
     // A synchronized pass's packing buffer (2 D values): what one reduction sends.
     sync: Vec<T>,
+    // One row of `xhat` and one of the pre-activation, for the step fused with an
+    // activation, which forms them again rather than keeping them.
+    row: Vec<T>,
+    zrow: Vec<T>,
 }
 
 impl<T: Real, const D: usize> BatchNormCache<T, D> {
@@ -216,8 +222,19 @@ impl<T: Real, const D: usize> BatchNormCache<T, D> {
             &mut self.sum_dy,
             &mut self.sum_dy_xhat,
             &mut self.scale,
+            &mut self.row,
+            &mut self.zrow,
         ] {
             v.resize(D, T::zero());
+        }
+    }
+
+    /// The coefficients [`BatchNorm::dx_coefficients`] left in the scratch.
+    pub(crate) fn coefficients(&self) -> Coefficients<'_, T> {
+        Coefficients {
+            scale: &self.scale,
+            k1: &self.sum_dy,
+            k2: &self.sum_dy_xhat,
         }
     }
 
@@ -410,6 +427,34 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         cache: &mut BatchNormCache<T, D>,
         reducer: &mut R,
     ) -> Result<()> {
+        self.batch_stats(x, cache, reducer)?;
+        let n = x.rows();
+        cache.xhat.set_rows(n);
+        y.set_rows(n);
+        let (weight, bias) = (self.weight.as_deref(), self.bias.as_deref());
+        let (mean, invstd) = (&cache.mean[..D], &cache.invstd[..D]);
+        for ((r, h), o) in x
+            .iter_rows()
+            .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
+            .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
+        {
+            xhat_row(r, mean, invstd, h);
+            affine_row(h, o, weight, bias);
+        }
+        Ok(())
+    }
+
+    /// The batch statistics of `x` (synchronized through `reducer`) into `cache`:
+    /// mean, biased variance, `invstd` and the rows they were taken over.
+    ///
+    /// # Errors
+    /// [`Error::TooFewRows`] if `x` has fewer than 2 rows.
+    pub(crate) fn batch_stats<R: Reducer<T>>(
+        &self,
+        x: &Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+        reducer: &mut R,
+    ) -> Result<()> {
         let n = x.rows();
         check_train_rows(n)?;
         self.assert_shapes();
@@ -456,21 +501,6 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             var[j] /= nt;
             invstd[j] = (var[j] + self.eps).sqrt().recip();
         }
-
-        cache.xhat.set_rows(n);
-        y.set_rows(n);
-        let (weight, bias) = (self.weight.as_deref(), self.bias.as_deref());
-        for ((r, h), o) in x
-            .iter_rows()
-            .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
-            .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
-        {
-            let (r, h) = (&r[..D], &mut h[..D]);
-            for j in 0..D {
-                h[j] = (r[j] - mean[j]) * invstd[j];
-            }
-            affine_row(h, o, weight, bias);
-        }
         Ok(())
     }
 
@@ -484,15 +514,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         y: &mut Batch<T, D>,
         cache: &mut BatchNormCache<T, D>,
     ) {
-        self.assert_shapes();
-        cache.prepare();
-        cache.frozen = true;
-        cache.stat_rows = x.rows();
-        for j in 0..D {
-            cache.mean[j] = self.running_mean[j];
-            cache.var[j] = self.running_var[j];
-            cache.invstd[j] = (self.running_var[j] + self.eps).sqrt().recip();
-        }
+        self.frozen_stats(x, cache);
         let n = x.rows();
         cache.xhat.set_rows(n);
         y.set_rows(n);
@@ -503,11 +525,21 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
             .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
         {
-            let (r, h) = (&r[..D], &mut h[..D]);
-            for j in 0..D {
-                h[j] = (r[j] - mean[j]) * invstd[j];
-            }
+            xhat_row(r, mean, invstd, h);
             affine_row(h, o, weight, bias);
+        }
+    }
+
+    /// The running statistics as the cache's statistics, for a frozen pass over `x`.
+    pub(crate) fn frozen_stats(&self, x: &Batch<T, D>, cache: &mut BatchNormCache<T, D>) {
+        self.assert_shapes();
+        cache.prepare();
+        cache.frozen = true;
+        cache.stat_rows = x.rows();
+        for j in 0..D {
+            cache.mean[j] = self.running_mean[j];
+            cache.var[j] = self.running_var[j];
+            cache.invstd[j] = (self.running_var[j] + self.eps).sqrt().recip();
         }
     }
 
@@ -609,23 +641,44 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             cache.invstd.len() == D,
             "batch norm backward: the cache holds no forward pass"
         );
-        let sum_dy = &mut cache.sum_dy[..D];
-        let sum_dy_xhat = &mut cache.sum_dy_xhat[..D];
+        let (sum_dy, sum_dy_xhat) = (&mut cache.sum_dy[..D], &mut cache.sum_dy_xhat[..D]);
         sum_dy.fill(T::zero());
         sum_dy_xhat.fill(T::zero());
         for (d, h) in dy.iter_rows().zip(cache.xhat.iter_rows()) {
-            let (d, h) = (&d[..D], &h[..D]);
-            for j in 0..D {
-                sum_dy[j] += d[j];
-                sum_dy_xhat[j] += d[j] * h[j];
-            }
+            sums_row(d, h, sum_dy, sum_dy_xhat);
         }
+        self.finish_sums(cache, grads, grad_write, reducer);
+        let Some(dx) = dx else { return };
+        self.dx_coefficients(cache, n);
+        match dx_write {
+            Write::Overwrite => dx.set_rows(n),
+            Write::Accumulate => assert_eq!(dx.rows(), n, "batch norm backward: dx has wrong rows"),
+        }
+        let k = cache.coefficients();
+        for ((o, d), h) in dx
+            .as_mut_slice()
+            .chunks_exact_mut(D.max(1))
+            .zip(dy.iter_rows())
+            .zip(cache.xhat.iter_rows())
+        {
+            dx_row(o, d, h, k, dx_write);
+        }
+    }
+
+    /// With the sums over rows in the cache's scratch (`sum_dy`, `sum_dy_xhat`):
+    /// writes dweight and dbias into `grads`, then (synchronized, unless frozen)
+    /// reduces the sums over the processes.
+    pub(crate) fn finish_sums<R: Reducer<T>>(
+        &self,
+        cache: &mut BatchNormCache<T, D>,
+        grads: &mut BatchNormGrads<T, D>,
+        grad_write: Write,
+        reducer: &mut R,
+    ) {
+        let (sum_dy, sum_dy_xhat) = (&mut cache.sum_dy[..D], &mut cache.sum_dy_xhat[..D]);
         write_into(grads.weight.as_deref_mut(), sum_dy_xhat, grad_write);
         write_into(grads.bias.as_deref_mut(), sum_dy, grad_write);
-        // Frozen (running statistics): the statistics do not depend on x, so only
-        // the per-feature scale remains.
-        let frozen = cache.frozen;
-        if R::SYNCED && !frozen {
+        if R::SYNCED && !cache.frozen {
             cache.sync.clear();
             cache.sync.extend_from_slice(sum_dy);
             cache.sync.extend_from_slice(sum_dy_xhat);
@@ -633,12 +686,17 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             sum_dy.copy_from_slice(&cache.sync[..D]);
             sum_dy_xhat.copy_from_slice(&cache.sync[D..2 * D]);
         }
+    }
 
-        let Some(dx) = dx else { return };
-        // dx = a (dy - sum_dy/n - xhat sum_dy_xhat/n), a = weight * invstd: the
-        // formula of the module doc with dxhat = weight * dy factored out; n is the
-        // rows the statistics were taken over.
-        let nt = T::of(if frozen { n } else { cache.stat_rows } as f64);
+    /// Turns the (reduced) sums into the coefficients of [`dx_row`]: `dx = a (dy -
+    /// sum_dy/n - xhat sum_dy_xhat/n)`, `a = weight * invstd`, the formula of the
+    /// module doc with `dxhat = weight * dy` factored out; `n` is the rows the
+    /// statistics were taken over. Frozen (running statistics), the statistics do
+    /// not depend on `x`, so only the per-feature scale remains.
+    pub(crate) fn dx_coefficients(&self, cache: &mut BatchNormCache<T, D>, rows: usize) {
+        let frozen = cache.frozen;
+        let nt = T::of(if frozen { rows } else { cache.stat_rows } as f64);
+        let (sum_dy, sum_dy_xhat) = (&mut cache.sum_dy[..D], &mut cache.sum_dy_xhat[..D]);
         let scale = &mut cache.scale[..D];
         for j in 0..D {
             let a = self.weight.as_ref().map_or(T::one(), |w| w[j]) * cache.invstd[j];
@@ -649,29 +707,53 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
                 (a * sum_dy[j] / nt, a * sum_dy_xhat[j] / nt)
             };
         }
-        let (k1, k2) = (&*sum_dy, &*sum_dy_xhat);
-        match dx_write {
-            Write::Overwrite => dx.set_rows(n),
-            Write::Accumulate => assert_eq!(dx.rows(), n, "batch norm backward: dx has wrong rows"),
+    }
+}
+
+/// `h = (x - mean) * invstd` over one row.
+#[inline(always)]
+pub(crate) fn xhat_row<T: Real>(x: &[T], mean: &[T], invstd: &[T], h: &mut [T]) {
+    let (x, mean, invstd) = (&x[..h.len()], &mean[..h.len()], &invstd[..h.len()]);
+    for j in 0..h.len() {
+        h[j] = (x[j] - mean[j]) * invstd[j];
+    }
+}
+
+/// `s1 += d`, `s2 += d h` over one row: the backward's sums over rows.
+#[inline(always)]
+pub(crate) fn sums_row<T: Real>(d: &[T], h: &[T], s1: &mut [T], s2: &mut [T]) {
+    let n = s1.len();
+    let (d, h, s2) = (&d[..n], &h[..n], &mut s2[..n]);
+    for j in 0..n {
+        s1[j] += d[j];
+        s2[j] += d[j] * h[j];
+    }
+}
+
+/// The coefficients of dx per feature, from [`BatchNorm::dx_coefficients`]: the
+/// scale `a` and the two terms `k1 = a sum_dy / n`, `k2 = a sum_dy_xhat / n`.
+#[derive(Clone, Copy)]
+pub(crate) struct Coefficients<'a, T> {
+    scale: &'a [T],
+    k1: &'a [T],
+    k2: &'a [T],
+}
+
+/// One row of dx: `o = a d - k1 - h k2` (or `o +=` it).
+#[inline(always)]
+pub(crate) fn dx_row<T: Real>(o: &mut [T], d: &[T], h: &[T], k: Coefficients<'_, T>, write: Write) {
+    let n = o.len();
+    let (d, h) = (&d[..n], &h[..n]);
+    let (a, k1, k2) = (&k.scale[..n], &k.k1[..n], &k.k2[..n]);
+    match write {
+        Write::Overwrite => {
+            for j in 0..n {
+                o[j] = a[j] * d[j] - k1[j] - h[j] * k2[j];
+            }
         }
-        for ((o, d), h) in dx
-            .as_mut_slice()
-            .chunks_exact_mut(D.max(1))
-            .zip(dy.iter_rows())
-            .zip(cache.xhat.iter_rows())
-        {
-            let (o, d, h) = (&mut o[..D], &d[..D], &h[..D]);
-            match dx_write {
-                Write::Overwrite => {
-                    for j in 0..D {
-                        o[j] = scale[j] * d[j] - k1[j] - h[j] * k2[j];
-                    }
-                }
-                Write::Accumulate => {
-                    for j in 0..D {
-                        o[j] += scale[j] * d[j] - k1[j] - h[j] * k2[j];
-                    }
-                }
+        Write::Accumulate => {
+            for j in 0..n {
+                o[j] += a[j] * d[j] - k1[j] - h[j] * k2[j];
             }
         }
     }

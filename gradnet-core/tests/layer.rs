@@ -15,7 +15,7 @@
 //! same function. Then: batch norm changes only in `commit`; dropout draws the stream
 //! of `Dropout::forward_train`; shapes and `visit_values_mut` of every layer.
 
-use gradnet_core::activation::{LeakyRelu, Sigmoid, Tanh};
+use gradnet_core::activation::{LeakyRelu, Sigmoid, Silu, Tanh};
 use gradnet_core::batch_norm::{BatchNorm, BatchNormCache, BatchNormConfig};
 use gradnet_core::dropout::Dropout;
 use gradnet_core::gradcheck::{check_gradient, compare, numeric_gradient};
@@ -522,6 +522,195 @@ fn batch_norm_changes_only_in_commit() {
         BatchNorm::forward_eval(&bn, &x, &mut b);
         assert_eq!(a, b);
     }
+}
+
+/// [`Fused`] owning its batch norm, for the harness; every call is `Fused`'s.
+#[derive(Clone, Debug)]
+struct OwnedFusedBn<A>(BatchNorm<f64, 3>, A);
+
+impl<A: Activation<f64>> Layer<f64, Batch<f64, 3>> for OwnedFusedBn<A> {
+    type Output = Batch<f64, 3>;
+    type Cache = BatchNormCache<f64, 3>;
+    type Grads = <BatchNorm<f64, 3> as Layer<f64, Batch<f64, 3>>>::Grads;
+
+    fn check_train(&self, x: &Batch<f64, 3>) -> Result<()> {
+        Layer::check_train(&Fused(&self.0, self.1), x)
+    }
+
+    fn forward_eval(&self, x: &Batch<f64, 3>, y: &mut Batch<f64, 3>) {
+        Layer::forward_eval(&Fused(&self.0, self.1), x, y);
+    }
+
+    fn forward_train(
+        &self,
+        x: &Batch<f64, 3>,
+        y: &mut Batch<f64, 3>,
+        cache: &mut BatchNormCache<f64, 3>,
+        rng: &mut SeededRng,
+    ) -> Result<()> {
+        Layer::forward_train(&Fused(&self.0, self.1), x, y, cache, rng)
+    }
+
+    fn forward_frozen(
+        &self,
+        x: &Batch<f64, 3>,
+        y: &mut Batch<f64, 3>,
+        cache: &mut BatchNormCache<f64, 3>,
+    ) -> Result<()> {
+        Layer::forward_frozen(&Fused(&self.0, self.1), x, y, cache)
+    }
+
+    fn backward(
+        &self,
+        x: &Batch<f64, 3>,
+        y: &Batch<f64, 3>,
+        cache: &mut BatchNormCache<f64, 3>,
+        dy: &mut Batch<f64, 3>,
+        grads: &mut Self::Grads,
+        grad_write: Write,
+        dx: Option<&mut Batch<f64, 3>>,
+        dx_write: Write,
+    ) {
+        let f = Fused(&self.0, self.1);
+        Layer::backward(&f, x, y, cache, dy, grads, grad_write, dx, dx_write);
+    }
+}
+
+/// The fused step's passes against batch norm's then the activation's, in training
+/// and in frozen mode: the same output, the same gradients (to rounding: the fused
+/// backward forms `xhat` again, from the same statistics), `dy` left holding the
+/// pre-activation's gradient, and `commit` through the layer as for batch norm.
+fn fused_bn_is_bn_then_act<A: Activation<f64>>(bn: &BatchNorm<f64, 3>, act: A, x: &Batch<f64, 3>) {
+    let close = |a: &[f64], b: &[f64], what: &str| {
+        assert_eq!(a.len(), b.len(), "{what}");
+        for (a, b) in a.iter().zip(b) {
+            assert!(
+                (a - b).abs() <= 1e-14 * (1.0 + b.abs()),
+                "{what}: {a} vs {b}"
+            );
+        }
+    };
+    let w = Write::Overwrite;
+    for frozen in [false, true] {
+        let (mut z, mut y, mut cache) = (Batch::new(), Batch::new(), BatchNormCache::new());
+        let (mut yf, mut cf) = (Batch::new(), BatchNormCache::new());
+        let fused = Fused(bn, act);
+        if frozen {
+            Layer::forward_frozen(bn, x, &mut z, &mut cache).unwrap();
+            Layer::forward_frozen(&fused, x, &mut yf, &mut cf).unwrap();
+        } else {
+            Layer::forward_train(bn, x, &mut z, &mut cache, &mut seeded(0)).unwrap();
+            Layer::forward_train(&fused, x, &mut yf, &mut cf, &mut seeded(0)).unwrap();
+        }
+        Layer::forward_train(&Activate(act), &z, &mut y, &mut (), &mut seeded(0)).unwrap();
+        assert_eq!(yf, y, "frozen {frozen}: output");
+        let dy = dloss(&y);
+        let (mut dz, mut dx, mut g) = (Batch::new(), Batch::new(), bn.zero_grads());
+        let mut d = dy.clone();
+        Layer::backward(
+            &Activate(act),
+            &z,
+            &y,
+            &mut (),
+            &mut d,
+            &mut NoGrads,
+            w,
+            Some(&mut dz),
+            w,
+        );
+        Layer::backward(bn, x, &z, &mut cache, &mut dz, &mut g, w, Some(&mut dx), w);
+        let (mut df, mut dxf, mut gf) = (dy.clone(), Batch::new(), bn.zero_grads());
+        Layer::backward(
+            &fused,
+            x,
+            &yf,
+            &mut cf,
+            &mut df,
+            &mut gf,
+            w,
+            Some(&mut dxf),
+            w,
+        );
+        close(df.as_slice(), dz.as_slice(), "dy holds dz");
+        close(dxf.as_slice(), dx.as_slice(), "dx");
+        close(&flat_grads(&gf), &flat_grads(&g), "dparams");
+        if !frozen {
+            let (mut a, mut b) = (bn.clone(), bn.clone());
+            Layer::commit(&mut a, &cache);
+            Layer::commit(&mut b, &cf);
+            assert_eq!(a, b, "commit");
+        }
+    }
+    let (mut a, mut b, mut c) = (Batch::new(), Batch::new(), Batch::new());
+    Layer::forward_eval(&Fused(bn, act), x, &mut a);
+    Layer::forward_eval(bn, x, &mut b);
+    Layer::forward_eval(&Activate(act), &b, &mut c);
+    assert_eq!(a, c, "evaluation");
+}
+
+#[test]
+fn batch_norm_fused_with_an_activation() {
+    let x = batch::<3>(6, 0.7);
+    let mut trained = affine_bn();
+    // Running statistics of their own, so that frozen mode differs from training.
+    let (_, cache) = train(&trained, &batch::<3>(5, 2.2));
+    Layer::commit(&mut trained, &cache);
+    for layer in [affine_bn(), plain_bn(), trained] {
+        // Every pre-activation at least 1e-3 from leaky relu's kink, and both signs.
+        let (z, _) = train(&layer, &x);
+        assert!(z.as_slice().iter().all(|z| z.abs() >= 1e-3));
+        assert!(z.as_slice().iter().any(|&z| z < 0.0) && z.as_slice().iter().any(|&z| z > 0.0));
+        for name in ["tanh", "silu", "leaky relu"] {
+            let p = values(&layer);
+            match name {
+                "tanh" => {
+                    fused_bn_is_bn_then_act(&layer, Tanh, &x);
+                    check_layer(
+                        name,
+                        |p: &[f64]| OwnedFusedBn(with_values(&layer, p), Tanh),
+                        &p,
+                        &x,
+                        |l| l.0.zero_grads(),
+                        Eval::Differs,
+                    );
+                }
+                "silu" => {
+                    fused_bn_is_bn_then_act(&layer, Silu, &x);
+                    check_layer(
+                        name,
+                        |p: &[f64]| OwnedFusedBn(with_values(&layer, p), Silu),
+                        &p,
+                        &x,
+                        |l| l.0.zero_grads(),
+                        Eval::Differs,
+                    );
+                }
+                _ => {
+                    let act = LeakyRelu::new(0.1);
+                    fused_bn_is_bn_then_act(&layer, act, &x);
+                    check_layer(
+                        name,
+                        |p: &[f64]| OwnedFusedBn(with_values(&layer, p), act),
+                        &p,
+                        &x,
+                        |l| l.0.zero_grads(),
+                        Eval::Differs,
+                    );
+                }
+            }
+        }
+    }
+    // Fewer than 2 rows are refused as by batch norm, and nothing is written.
+    let one = batch::<3>(1, 0.1);
+    let fused = OwnedFusedBn(affine_bn(), Tanh);
+    assert!(matches!(
+        Layer::check_train(&fused, &one),
+        Err(Error::TooFewRows { .. })
+    ));
+    let (mut y, mut cache) = (Batch::new(), BatchNormCache::new());
+    let r = Layer::forward_train(&fused, &one, &mut y, &mut cache, &mut seeded(0));
+    assert!(matches!(r, Err(Error::TooFewRows { found: 1, .. })));
+    assert_eq!(y, Batch::new());
 }
 
 #[test]

@@ -3,9 +3,11 @@
 //!
 //! Value 0 is the network's input. Each step runs one layer through the runtime's
 //! `Layer` protocol: it reads a value and makes a new one. Two decisions are the
-//! graph's, as optimizations: a dense layer followed by an activation becomes one
-//! fused step (bias and activation in the pass over the product; the activation's
-//! derivative and the bias gradient in one pass on the way back), and a residual
+//! graph's, as optimizations: a dense layer or batch norm followed by an activation
+//! becomes one fused step (for dense, bias and activation in the pass over the
+//! product, and the activation's derivative and the bias gradient in one pass on the
+//! way back; for batch norm, the activation in the normalizing pass, and its
+//! derivative in the pass that sums over rows), and a residual
 //! block becomes its body's steps followed by a sum whose output gradient is the
 //! body's (the same buffer, no copy).
 
@@ -15,10 +17,10 @@ use crate::ir::{Act, Kind, Layer, Width};
 pub enum Op<'a> {
     /// A layer that is a struct field, called as it is.
     Field(&'a Layer),
-    /// A dense layer (a field) and the activation after it (`act_layer`, its own entry,
-    /// for names in diagnostics).
+    /// A dense or batch norm layer (a field) and the activation after it
+    /// (`act_layer`, its own entry, for names in diagnostics).
     Fused {
-        dense: &'a Layer,
+        layer: &'a Layer,
         act: Act,
         act_layer: &'a Layer,
     },
@@ -56,7 +58,7 @@ impl Step<'_> {
     /// The struct field holding this step's parameters, if any.
     pub fn field_layer(&self) -> Option<&Layer> {
         match &self.op {
-            Op::Field(l) | Op::Fused { dense: l, .. } => Some(l),
+            Op::Field(l) | Op::Fused { layer: l, .. } => Some(l),
             Op::Act { .. } | Op::Sum { .. } => None,
         }
     }
@@ -102,7 +104,7 @@ impl<'a> Graph<'a> {
         while i < layers.len() {
             let layer = &layers[i];
             let op = match &layer.kind {
-                Kind::Dense { .. } => match layers.get(i + 1) {
+                Kind::Dense { .. } | Kind::BatchNorm { .. } => match layers.get(i + 1) {
                     Some(
                         next @ Layer {
                             kind: Kind::Act(a), ..
@@ -110,7 +112,7 @@ impl<'a> Graph<'a> {
                     ) => {
                         i += 1;
                         Op::Fused {
-                            dense: layer,
+                            layer,
                             act: a.clone(),
                             act_layer: next,
                         }
@@ -137,7 +139,6 @@ impl<'a> Graph<'a> {
                     continue;
                 }
                 Kind::PRelu { .. }
-                | Kind::BatchNorm { .. }
                 | Kind::LayerNorm { .. }
                 | Kind::Dropout { .. }
                 | Kind::ReZero

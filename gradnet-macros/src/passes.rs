@@ -6,7 +6,7 @@
 
 use crate::expand::{batch, rt};
 use crate::graph::{Graph, Op, Step};
-use crate::ir::Kind;
+use crate::ir::{Kind, Layer};
 use crate::kinds::{act_tokens, emit};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -72,9 +72,9 @@ fn layer_of(g: &Graph, s: &Step, at: &[TokenStream]) -> (TokenStream, TokenStrea
             }
             (ty, quote!(self.#f))
         }
-        Op::Fused { dense, act, .. } => {
-            let f = &dense.field;
-            let dty = emit(dense).field.map_or_else(|| quote!(()), |(ty, _)| ty);
+        Op::Fused { layer, act, .. } => {
+            let f = &layer.field;
+            let dty = emit(layer).field.map_or_else(|| quote!(()), |(ty, _)| ty);
             let (aty, a) = act_tokens(act);
             (
                 quote!(#p::layer::Fused<'static, #dty, #aty>),
@@ -391,8 +391,17 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         });
         match &s.op {
             // The pre-activation (the cache) under the dense layer's name, the
-            // output under the activation's.
-            Op::Fused { dense, .. } => fwd.push(finite_check(&dense.path, false, quote!(ws.#cf))),
+            // output under the activation's. Batch norm keeps no pre-activation:
+            // with a finite input (checked where it was made), its output is finite
+            // exactly when the batch variance is (the deviations from the mean are
+            // then bounded by it) and its parameters are.
+            Op::Fused { layer, .. } => {
+                let kept = match layer.kind {
+                    Kind::BatchNorm { .. } => quote!(ws.#cf.var),
+                    _ => quote!(ws.#cf),
+                };
+                fwd.push(finite_check(&layer.path, false, kept));
+            }
             Op::Field(_) | Op::Act { .. } | Op::Sum { .. } => {}
         }
         if let Some(name) = s.out_name() {
@@ -519,7 +528,16 @@ pub(crate) fn commit(g: &Graph) -> TokenStream {
     let code = g.steps.iter().filter_map(|s| match &s.op {
         // A recurrent layer keeps nothing (its state is read from the cache).
         Op::Field(l) if matches!(l.kind, Kind::Recurrent(_)) => None,
-        Op::Field(l) => {
+        // Batch norm fused with its activation keeps batch norm's own cache.
+        Op::Field(l)
+        | Op::Fused {
+            layer:
+                l @ Layer {
+                    kind: Kind::BatchNorm { .. },
+                    ..
+                },
+            ..
+        } => {
             let ty = emit(l).field.map(|(ty, _)| ty)?;
             let (f, c, x) = (&l.field, cfield(s.y), batch(&g.widths[s.x]));
             Some(quote!(<#ty as #p::Layer<T, #x>>::commit(&mut self.#f, &ws.#c);))
