@@ -35,6 +35,8 @@ pub struct Kernel<T> {
     pub(crate) name: &'static str,
     /// The tile.
     tile: TileFn<T>,
+    /// The tile reading `A`'s rows in place, if the kernel has that form.
+    tile_rows: Option<RowsFn<T>>,
     /// [`packed::pack`] for panels of `mr` (`A`'s rows).
     pub(crate) pack_a: Pack<T>,
     /// [`packed::pack`] for panels of `nr` (`B`'s columns).
@@ -50,6 +52,11 @@ pub(crate) type Gemv<T> = fn(&[T], usize, usize, &[T], &mut [T]);
 
 /// The type of a micro-kernel: `(a, b, c, ldc, add)` as [`Kernel`] describes.
 pub(crate) type TileFn<T> = unsafe fn(&[T], &[T], &mut [T], usize, bool);
+/// The type of a micro-kernel that reads `A`'s `mr` rows where they are, with their
+/// depth contiguous: `(a, lda, b, c, ldc, add)`, row `r` of the tile being `a[r * lda
+/// ..]`, `k = b.len() / nr` deep, otherwise as [`TileFn`]. It saves packing `A`
+/// when `A`'s rows are contiguous (`X` in the forward product, `dY` in `dY W`).
+pub(crate) type RowsFn<T> = unsafe fn(&[T], usize, &[T], &mut [T], usize, bool);
 /// The type of [`packed::pack`] for one panel width.
 pub(crate) type Pack<T> = fn(MatRef<'_, T>, usize, usize, usize, usize, &mut [T]);
 /// The type of [`packed::write_back`] for one tile width.
@@ -64,6 +71,7 @@ impl<T: Real> Kernel<T> {
             nr: NR,
             name,
             tile,
+            tile_rows: None,
             pack_a: packed::pack::<T, MR>,
             pack_b: packed::pack::<T, NR>,
             write_back: packed::write_back::<T, NR>,
@@ -85,6 +93,15 @@ impl<T> Kernel<T> {
     /// The same kernel with another matrix-vector loop (of the same panel width).
     fn with_gemv(self, gemv: Gemv<T>) -> Self {
         Kernel { gemv, ..self }
+    }
+
+    /// The same kernel with its form that reads `A`'s rows in place.
+    #[cfg(target_arch = "x86_64")]
+    fn with_rows(self, tile_rows: RowsFn<T>) -> Self {
+        Kernel {
+            tile_rows: Some(tile_rows),
+            ..self
+        }
     }
 }
 
@@ -111,6 +128,40 @@ impl<T: Real> Kernel<T> {
         // whose target features the running CPU has; the lengths are checked above,
         // and each kernel checks them again before it reads through pointers.
         unsafe { (self.tile)(a, b, c, ldc, add) }
+    }
+
+    /// Whether the kernel can read `A`'s rows in place ([`Kernel::tile_rows`]).
+    pub(crate) fn reads_rows(&self) -> bool {
+        self.tile_rows.is_some()
+    }
+
+    /// One tile from `A`'s `mr` rows read in place, `lda` apart, `b.len() / nr`
+    /// deep, into `c` as [`Kernel::tile`]. Panics if the kernel has no such form or
+    /// the lengths do not agree.
+    #[inline]
+    pub(crate) fn tile_rows(
+        &self,
+        a: &[T],
+        lda: usize,
+        b: &[T],
+        c: &mut [T],
+        ldc: usize,
+        add: bool,
+    ) {
+        let k = b.len() / self.nr;
+        let tile = self
+            .tile_rows
+            .expect("gemm kernel: no form reading A's rows");
+        assert!(
+            b.len() == k * self.nr
+                && (k == 0 || a.len() >= (self.mr - 1) * lda + k)
+                && ldc >= self.nr
+                && c.len() >= (self.mr - 1) * ldc + self.nr,
+            "gemm kernel: rows and panel lengths disagree"
+        );
+        // SAFETY: as in `tile`: a kernel of `detect` or `all` runs on this CPU, and
+        // the lengths are checked here and again in the kernel.
+        unsafe { tile(a, lda, b, c, ldc, add) }
     }
 
     /// The fastest kernel this CPU runs for `T`.
@@ -148,6 +199,7 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
         #[cfg(gradnet_avx512)]
         if std::arch::is_x86_feature_detected!("avx512f") {
             let k = Kernel::new::<8, 32>("avx512 f32", avx512::tile_f32)
+                .with_rows(avx512::tile_f32_rows)
                 .with_packs(x86::pack_f32::<8>, x86::pack_f32::<32>)
                 .with_gemv(x86::gemv::<f32, 32>);
             if f(k) {
@@ -157,6 +209,7 @@ pub(crate) fn f32_kernels(f: &mut dyn FnMut(Kernel<f32>) -> bool) -> Kernel<f32>
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             let k = Kernel::new::<6, 16>("avx2+fma f32", x86::tile_f32)
+                .with_rows(x86::tile_f32_rows)
                 .with_packs(x86::pack_f32::<6>, x86::pack_f32::<16>)
                 .with_gemv(x86::gemv::<f32, 16>);
             if f(k) {
@@ -239,23 +292,27 @@ fn generic<T: Real, const MR: usize, const NR: usize, const FMA: bool>(
 /// loop with those features).
 #[cfg(target_arch = "x86_64")]
 macro_rules! f32_tile {
-    ($a:ident, $b:ident, $c:ident, $ldc:ident, $acc:ident, $mr:expr, $w:expr,
-     $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {{
+    ($a:ident, $ars:expr, $astep:expr, $b:ident, $c:ident, $ldc:ident, $acc:ident, $mr:expr,
+     $w:expr, $zero:ident, $load:ident, $set1:ident, $fma:ident, $add:ident, $store:ident) => {{
         const MR: usize = $mr;
         const W: usize = $w;
         const NR: usize = 2 * W;
-        let k = $a.len() / MR;
+        // `A`'s value of row `r` at step `p` is `a[r * ars + p * astep]`: a packed
+        // panel has `(ars, astep) = (1, MR)`, rows read in place `(lda, 1)`.
+        let (ars, astep): (usize, usize) = ($ars, $astep);
+        let k = $b.len() / NR;
         assert!(
-            $a.len() == k * MR
-                && $b.len() == k * NR
+            $b.len() == k * NR
+                && (k == 0 || $a.len() > (MR - 1) * ars + (k - 1) * astep)
                 && $ldc >= NR
                 && $c.len() >= (MR - 1) * $ldc + NR
         );
         // SAFETY: the CPU has the instruction set (the enclosing function's contract).
-        // Step `p < k` reads `a[p * MR .. p * MR + MR]` and `b[p * NR .. p * NR + NR]`
-        // (`ap` and `bp` advance by `MR` and `NR` per step, `k` steps in all), inside
-        // the slices by the lengths checked above; the loads and stores of `c` touch
-        // `c[r * ldc .. r * ldc + NR]` for `r < MR`, inside `c` by its checked length.
+        // Step `p < k` reads `a[r * ars + p * astep]` for `r < MR` and `b[p * NR .. p *
+        // NR + NR]` (`ap` and `bp` advance by `astep` and `NR` per step, `k` steps in
+        // all), inside the slices by the lengths checked above; the loads and stores
+        // of `c` touch `c[r * ldc .. r * ldc + NR]` for `r < MR`, inside `c` by its
+        // checked length.
         unsafe {
             let mut acc = [[$zero(); 2]; MR];
             let (mut ap, mut bp) = ($a.as_ptr(), $b.as_ptr());
@@ -266,7 +323,7 @@ macro_rules! f32_tile {
                     let b0 = $load(bp);
                     let b1 = $load(bp.add(W));
                     for (r, acc) in acc.iter_mut().enumerate() {
-                        let x = $set1(*ap.add(r));
+                        let x = $set1(*ap.add(r * ars));
                         acc[0] = $fma(x, b0, acc[0]);
                         acc[1] = $fma(x, b1, acc[1]);
                     }
@@ -275,14 +332,14 @@ macro_rules! f32_tile {
             // Four steps per iteration (less loop overhead), then the rest.
             for _ in 0..k / 4 {
                 for u in 0..4 {
-                    step!(ap.add(u * MR), bp.add(u * NR));
+                    step!(ap.add(u * astep), bp.add(u * NR));
                 }
-                ap = ap.add(4 * MR);
+                ap = ap.add(4 * astep);
                 bp = bp.add(4 * NR);
             }
             for _ in 0..k % 4 {
                 step!(ap, bp);
-                ap = ap.add(MR);
+                ap = ap.add(astep);
                 bp = bp.add(NR);
             }
             let o = $c.as_mut_ptr();
@@ -441,6 +498,41 @@ mod x86 {
     pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, add: bool) {
         f32_tile!(
             a,
+            1,
+            6,
+            b,
+            c,
+            ldc,
+            add,
+            6,
+            8,
+            _mm256_setzero_ps,
+            _mm256_loadu_ps,
+            _mm256_set1_ps,
+            _mm256_fmadd_ps,
+            _mm256_add_ps,
+            _mm256_storeu_ps
+        )
+    }
+
+    /// [`tile_f32`] reading `A`'s 6 rows where they are, `lda` apart (a
+    /// [`super::RowsFn`]).
+    ///
+    /// # Safety
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn tile_f32_rows(
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        add: bool,
+    ) {
+        f32_tile!(
+            a,
+            lda,
+            1,
             b,
             c,
             ldc,
@@ -485,6 +577,41 @@ mod avx512 {
     pub(super) unsafe fn tile_f32(a: &[f32], b: &[f32], c: &mut [f32], ldc: usize, add: bool) {
         f32_tile!(
             a,
+            1,
+            8,
+            b,
+            c,
+            ldc,
+            add,
+            8,
+            16,
+            _mm512_setzero_ps,
+            _mm512_loadu_ps,
+            _mm512_set1_ps,
+            _mm512_fmadd_ps,
+            _mm512_add_ps,
+            _mm512_storeu_ps
+        )
+    }
+
+    /// [`tile_f32`] reading `A`'s 8 rows where they are, `lda` apart (a
+    /// [`super::RowsFn`]).
+    ///
+    /// # Safety
+    /// The CPU must have AVX-512F.
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn tile_f32_rows(
+        a: &[f32],
+        lda: usize,
+        b: &[f32],
+        c: &mut [f32],
+        ldc: usize,
+        add: bool,
+    ) {
+        f32_tile!(
+            a,
+            lda,
+            1,
             b,
             c,
             ldc,

@@ -362,6 +362,10 @@ fn blocked<T: Real>(
         },
     );
     let tile = aligned(&mut s.tile, mr * nr);
+    // Whether `A`'s whole panels are read in place: its rows contiguous along the
+    // depth (`X` of the forward product, `dY` of `dY W`), so packing them would
+    // only copy them.
+    let in_place = kernel.reads_rows() && a.cs == 1 && m > 0;
     // Where the next block starts in `b_packed`.
     let mut b_off = 0;
     for jc in (0..n).step_by(nc_max) {
@@ -387,20 +391,36 @@ fn blocked<T: Real>(
             };
             for ic in (0..m).step_by(mc_max) {
                 let mc = mc_max.min(m - ic);
-                let a_panels = &mut a_block[..mc.div_ceil(mr) * kc * mr];
-                (kernel.pack_a)(a.t(), pc, kc, ic, mc, a_panels);
+                // `A`'s whole panels of `mr` rows are read where they are when its
+                // rows are contiguous and the kernel can; only a last, partial panel
+                // is packed (padded with zero rows), into the first panel's room.
+                let whole = if in_place { mc / mr } else { 0 };
+                let packed_from = ic + whole * mr;
+                let a_panels = &mut a_block[..(mc - whole * mr).div_ceil(mr) * kc * mr];
+                (kernel.pack_a)(a.t(), pc, kc, packed_from, ic + mc - packed_from, a_panels);
                 for (jp, b_panel) in b_panels.chunks_exact(kc * nr).enumerate() {
                     let j0 = jc + jp * nr;
                     let cols = nr.min(n - j0);
-                    for (ip, a_panel) in a_panels.chunks_exact(kc * mr).enumerate() {
+                    for ip in 0..mc.div_ceil(mr) {
                         let i0 = ic + ip * mr;
                         let rows = mr.min(m - i0);
-                        if direct && rows == mr && cols == nr {
+                        let a_rows = &a.data[(i0 * a.rs + pc).min(a.data.len())..];
+                        let a_panel = match ip.checked_sub(whole) {
+                            Some(q) => &a_panels[q * kc * mr..(q + 1) * kc * mr],
+                            None => &[],
+                        };
+                        let (out, ldc, add) = if direct && rows == mr && cols == nr {
                             // A whole tile of row-contiguous C: written in place.
-                            let start = i0 * c.rs + j0;
-                            kernel.tile(a_panel, b_panel, &mut c.data[start..], c.rs, beta == one);
+                            (&mut c.data[i0 * c.rs + j0..], c.rs, beta == one)
                         } else {
-                            kernel.tile(a_panel, b_panel, tile, nr, false);
+                            (&mut tile[..], nr, false)
+                        };
+                        if ip < whole {
+                            kernel.tile_rows(a_rows, a.rs, b_panel, out, ldc, add);
+                        } else {
+                            kernel.tile(a_panel, b_panel, out, ldc, add);
+                        }
+                        if !(direct && rows == mr && cols == nr) {
                             (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
                         }
                     }
