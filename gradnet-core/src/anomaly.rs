@@ -88,6 +88,25 @@ pub fn check_update<T: Real, G: Gradients<T>>(loss: T, grads: &G) -> Result<()> 
     result
 }
 
+/// Whether every gradient in `grads` is finite: what a generated backward notes for
+/// each layer right after it (while its gradients are in cache), so that the check
+/// before an update ([`check_update`], for its error) runs only when one is not.
+///
+/// ```
+/// use gradnet_core::{anomaly::grads_finite, Dense};
+/// let layer = Dense::<f32, 2, 1>::from_parts(vec![1.0, 2.0], Some(vec![0.0]))?;
+/// let mut grads = layer.zero_grads();
+/// assert!(grads_finite(&grads));
+/// grads.bias_mut().unwrap()[0] = f32::NAN;
+/// assert!(!grads_finite(&grads));
+/// # Ok::<(), gradnet_core::Error>(())
+/// ```
+pub fn grads_finite<T: Real, G: Gradients<T>>(grads: &G) -> bool {
+    let mut finite = true;
+    grads.visit_grads(&mut |_, g| finite &= all_finite(g));
+    finite
+}
+
 /// Returns an error naming `layer`, `pass`, and the index and value of the first NaN
 /// or infinity in `values`.
 ///

@@ -448,7 +448,11 @@ pub fn expand(net: &Net) -> TokenStream {
                 grads: &mut #grads_name<T>,
             ) -> ::core::result::Result<T, #p::Error> {
                 let loss = self.grad_pass::<false, #p::reduce::NoReduce>(x, target, ws, grads, &mut #p::reduce::NoReduce)?;
-                #p::anomaly::check_update(loss, grads)?;
+                // The pass noted whether every gradient was finite; only if one
+                // was not (or the loss is not) is the full check needed, for its error.
+                if !(ws.grads_finite && loss.is_finite()) {
+                    #p::anomaly::check_update(loss, grads)?;
+                }
                 Self::clip_grads(ws, grads)?;
                 opt.step(self, grads)?;
                 ::core::result::Result::Ok(loss)

@@ -191,6 +191,10 @@ pub(crate) fn workspace(
             rng: #p::SeededRng,
             /// Whether training passes check every output and gradient for NaN/Inf.
             detect_anomaly: bool,
+            /// Whether every parameter gradient of the last gradient pass was finite,
+            /// as each layer's backward left it (read while it is still in cache), so
+            /// that the check before an update need not read them all again.
+            grads_finite: bool,
             /// The total gradient norm before the spec's clipping, from the last
             /// `train_step`.
             pre_clip_norm: ::core::option::Option<T>,
@@ -210,6 +214,7 @@ pub(crate) fn workspace(
                     eval_out: ::core::default::Default::default(),
                     rng: #p::rng::seeded(seed),
                     detect_anomaly: false,
+                    grads_finite: false,
                     pre_clip_norm: ::core::option::Option::None,
                     #state_init
                 }
@@ -347,11 +352,15 @@ pub(crate) fn finite_check(name: &str, backward: bool, buf: TokenStream) -> Toke
 }
 
 /// The same check over every gradient of a layer.
+/// Without detection, the layer's gradients are only noted in `ws.grads_finite`
+/// (the check before an update names the first non-finite one from there).
 fn grads_check(name: &str, field: &syn::Ident) -> TokenStream {
     let p = rt();
     quote! {
         if ws.detect_anomaly {
             #p::diagnostics::check_finite_layer_grads(#name, &grads.#field)?;
+        } else {
+            ws.grads_finite &= #p::anomaly::grads_finite(&grads.#field);
         }
     }
 }
@@ -515,6 +524,7 @@ pub(crate) fn grad_pass(g: &Graph, loss: &TokenStream) -> TokenStream {
         #check_target
         #(#fwd)*
         #loss_line
+        ws.grads_finite = true;
         #(#bwd)*
         #copy_input
         ::core::result::Result::Ok(loss)
