@@ -26,8 +26,8 @@
 //! [`LayerNorm`](crate::layer_norm::LayerNorm) and
 //! [`Dropout`](crate::dropout::Dropout) (whose cache is the mask), which are struct
 //! fields of a network; and three values made at the call site: [`Activate`] (an
-//! activation alone), [`Fused`] (a dense layer it borrows, with the activation after
-//! it) and [`Sum`] (the end of a residual block, borrowing the block's output).
+//! activation alone), [`Fused`] (a dense or batch norm layer it borrows, with the
+//! activation after it) and [`Sum`] (the end of a residual block, borrowing the block's output).
 //!
 //! Call the protocol by the trait's path, `Layer::forward_train(&layer, ...)`. The
 //! layers keep their older inherent methods of the same names (`Dense::forward_eval`
@@ -222,7 +222,9 @@ pub struct Activate<A>(pub A);
 /// A dense layer and the activation after it as one step: `y = act(x W^T + b)`, the
 /// bias and the activation applied in the pass over the product, and on the way back
 /// the activation's derivative and the bias gradient in one pass over `dy`. The
-/// cache holds the pre-activation `z`.
+/// cache holds the pre-activation `z`. With a
+/// [`BatchNorm`](crate::batch_norm::BatchNorm), batch norm and its activation as one
+/// step (its cache is batch norm's, which keeps the statistics only).
 #[derive(Clone, Copy, Debug)]
 pub struct Fused<'a, L, A>(pub &'a L, pub A);
 
