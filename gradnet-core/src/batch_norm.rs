@@ -428,6 +428,18 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         reducer: &mut R,
     ) -> Result<()> {
         self.batch_stats(x, cache, reducer)?;
+        self.normalize_keeping(x, y, cache);
+        Ok(())
+    }
+
+    /// `y = weight * xhat + bias` with the cache's statistics, keeping `xhat` in the
+    /// cache for the backward.
+    fn normalize_keeping(
+        &self,
+        x: &Batch<T, D>,
+        y: &mut Batch<T, D>,
+        cache: &mut BatchNormCache<T, D>,
+    ) {
         let n = x.rows();
         cache.xhat.set_rows(n);
         y.set_rows(n);
@@ -441,7 +453,6 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
             xhat_row(r, mean, invstd, h);
             affine_row(h, o, weight, bias);
         }
-        Ok(())
     }
 
     /// The batch statistics of `x` (synchronized through `reducer`) into `cache`:
@@ -515,19 +526,7 @@ impl<T: Real, const D: usize> BatchNorm<T, D> {
         cache: &mut BatchNormCache<T, D>,
     ) {
         self.frozen_stats(x, cache);
-        let n = x.rows();
-        cache.xhat.set_rows(n);
-        y.set_rows(n);
-        let (weight, bias) = (self.weight.as_deref(), self.bias.as_deref());
-        let (mean, invstd) = (&cache.mean[..D], &cache.invstd[..D]);
-        for ((r, h), o) in x
-            .iter_rows()
-            .zip(cache.xhat.as_mut_slice().chunks_exact_mut(D.max(1)))
-            .zip(y.as_mut_slice().chunks_exact_mut(D.max(1)))
-        {
-            xhat_row(r, mean, invstd, h);
-            affine_row(h, o, weight, bias);
-        }
+        self.normalize_keeping(x, y, cache);
     }
 
     /// The running statistics as the cache's statistics, for a frozen pass over `x`.
