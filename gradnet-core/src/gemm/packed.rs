@@ -404,23 +404,24 @@ fn blocked<T: Real>(
                     for ip in 0..mc.div_ceil(mr) {
                         let i0 = ic + ip * mr;
                         let rows = mr.min(m - i0);
-                        let a_rows = &a.data[(i0 * a.rs + pc).min(a.data.len())..];
-                        let a_panel = match ip.checked_sub(whole) {
-                            Some(q) => &a_panels[q * kc * mr..(q + 1) * kc * mr],
-                            None => &[],
-                        };
-                        let (out, ldc, add) = if direct && rows == mr && cols == nr {
-                            // A whole tile of row-contiguous C: written in place.
+                        // A whole tile of row-contiguous C is written in place.
+                        let in_c = direct && rows == mr && cols == nr;
+                        let (out, ldc, add) = if in_c {
                             (&mut c.data[i0 * c.rs + j0..], c.rs, beta == one)
                         } else {
                             (&mut tile[..], nr, false)
                         };
-                        if ip < whole {
-                            kernel.tile_rows(a_rows, a.rs, b_panel, out, ldc, add);
-                        } else {
-                            kernel.tile(a_panel, b_panel, out, ldc, add);
+                        match ip.checked_sub(whole) {
+                            None => {
+                                let a_rows = &a.data[i0 * a.rs + pc..];
+                                kernel.tile_rows(a_rows, a.rs, b_panel, out, ldc, add);
+                            }
+                            Some(q) => {
+                                let a_panel = &a_panels[q * kc * mr..(q + 1) * kc * mr];
+                                kernel.tile(a_panel, b_panel, out, ldc, add);
+                            }
                         }
-                        if !(direct && rows == mr && cols == nr) {
+                        if !in_c {
                             (kernel.write_back)(tile, &mut c, [i0, j0, rows, cols], alpha, beta);
                         }
                     }
